@@ -1,0 +1,46 @@
+# The two commands a user needs: `make book` and `make test` (see README.md).
+# Both create the environment in .venv when it is missing.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTHON ?= python3
+# Notebook parameters passed through papermill: empty means "auto" (CUDA if present, else CPU
+# in quick mode). Examples: `make book QUICK=1`, `make book DEVICE=cpu`.
+QUICK  ?=
+DEVICE ?=
+NBARGS := $(if $(QUICK),--quick $(QUICK),) $(if $(DEVICE),--device $(DEVICE),)
+
+.PHONY: env book notebooks html test test-fast results clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[book,onnx,dev]'
+	touch $@
+
+## Execute every notebook through papermill, then render HTML to _build/html.
+book: notebooks html
+
+notebooks: env
+	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.notebooks $(NBARGS)
+
+# -W: warnings are errors; --keep-going: report all of them; -n: nitpicky references.
+html: env
+	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
+
+## Unit tests, then the slow ones (each notebook through papermill in quick mode, book build).
+test: env
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m slow -q
+
+test-fast: env
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" -q
+
+## On a GPU machine: every chapter in full mode, measurements written under results/.
+results: env
+	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.notebooks --quick 0 --results-dir results
+
+clean:
+	rm -rf _build

@@ -1,0 +1,290 @@
+"""The timing core: measure a callable's latency the way GPU timing has to be done.
+
+Warm-up first (lazy initialisation, cuDNN autotuning, allocator growth), then repeated samples
+timed with CUDA events on a GPU (``perf_counter`` on a CPU), one synchronisation after the last
+sample so the timer never waits on the host. Every result is a :class:`Measurement` that carries
+its samples, summary statistics (median, GENet's trimmed mean, spread) and the context needed to
+reproduce it: device, settings and software versions.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "Measurement",
+    "measure",
+    "resolve_device",
+    "device_name",
+    "software_versions",
+    "random_input",
+    "trimmed_mean",
+]
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"``/``None``/a name into a torch.device: CUDA when present, else the CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device: got {device!r}, expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: got {device!r}, but no CUDA device is available here (use 'auto' or 'cpu')")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: got {device!r}, expected a CPU or CUDA device")
+    return dev
+
+
+def device_name(device: str | torch.device | None = "auto") -> str:
+    """A human-readable name of the device: the GPU's marketing name or the CPU model."""
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def software_versions() -> dict[str, str]:
+    """Versions that change latency: Python, torch, CUDA, cuDNN, timm, the GPU driver."""
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda or "none",
+        "cudnn": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else "none",
+        "platform": platform.platform(),
+    }
+    try:
+        import timm
+
+        versions["timm"] = timm.__version__
+    except ImportError:
+        versions["timm"] = "not installed"
+    if torch.cuda.is_available():
+        try:
+            from torch.cuda import _get_nvml_driver_version  # type: ignore[attr-defined]
+
+            versions["driver"] = str(_get_nvml_driver_version())
+        except Exception:  # noqa: BLE001 - optional detail; absent on some builds
+            pass
+    return versions
+
+
+def random_input(shape, dtype: torch.dtype = torch.float32, device="auto", seed: int = 0) -> torch.Tensor:
+    """A seeded standard-normal tensor: timing on zeros can flatter kernels that skip work."""
+    if any(int(s) <= 0 for s in shape):
+        raise ValueError(f"shape: got {tuple(shape)}, expected positive sizes")
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(tuple(int(s) for s in shape), generator=gen, dtype=torch.float32)
+    return x.to(device=resolve_device(device), dtype=dtype)
+
+
+def trimmed_mean(values, proportion: float = 0.1) -> float:
+    """Mean after dropping the top and bottom ``proportion`` of samples (GENet, Sec. 4.1: 10%)."""
+    if not 0 <= proportion < 0.5:
+        raise ValueError(f"proportion: got {proportion}, expected 0 <= proportion < 0.5")
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("trimmed_mean of no values")
+    cut = int(len(ordered) * proportion)
+    kept = ordered[cut : len(ordered) - cut] or ordered
+    return sum(kept) / len(kept)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    pos = (len(ordered) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Latency samples of one callable plus everything needed to reproduce them.
+
+    ``times_s`` holds one entry per sample, already divided by ``inner`` (calls per sample),
+    so every statistic is seconds per call.
+    """
+
+    label: str
+    times_s: tuple[float, ...]
+    warmup: int
+    inner: int
+    device: str
+    timer: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    timestamp: str = ""
+
+    @property
+    def repeats(self) -> int:
+        return len(self.times_s)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times_s)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.times_s)
+
+    @property
+    def trimmed_mean(self) -> float:
+        return trimmed_mean(self.times_s, 0.1)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.times_s) if self.repeats > 1 else 0.0
+
+    @property
+    def iqr(self) -> float:
+        ordered = sorted(self.times_s)
+        return _quantile(ordered, 0.75) - _quantile(ordered, 0.25)
+
+    @property
+    def min(self) -> float:
+        return min(self.times_s)
+
+    @property
+    def max(self) -> float:
+        return max(self.times_s)
+
+    def to_dict(self, samples: bool = False) -> dict[str, Any]:
+        """A flat row (for a DataFrame or JSON): statistics in ms, settings and versions inlined."""
+        row = {
+            "label": self.label,
+            "median_ms": self.median * 1e3,
+            "trimmed_mean_ms": self.trimmed_mean * 1e3,
+            "iqr_ms": self.iqr * 1e3,
+            "min_ms": self.min * 1e3,
+            "max_ms": self.max * 1e3,
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "inner": self.inner,
+            "device": self.device,
+            "timer": self.timer,
+            "timestamp": self.timestamp,
+            **{k: v for k, v in self.settings.items()},
+            **{f"version_{k}": v for k, v in self.versions.items()},
+        }
+        if samples:
+            row["times_s"] = list(self.times_s)
+        return row
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.label or 'measurement'}: median {_fmt(self.median)} "
+            f"(IQR {_fmt(self.iqr)}, trimmed mean {_fmt(self.trimmed_mean)}, "
+            f"n={self.repeats}x{self.inner}, warm-up {self.warmup}) on {self.device} [{self.timer}]"
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Measurement":
+        """Inverse of ``asdict``: used to reload stored results."""
+        fields = {k: data[k] for k in ("label", "warmup", "inner", "device", "timer")}
+        return cls(
+            times_s=tuple(data["times_s"]),
+            settings=dict(data.get("settings", {})),
+            versions=dict(data.get("versions", {})),
+            timestamp=data.get("timestamp", ""),
+            **fields,
+        )
+
+    def as_record(self) -> dict[str, Any]:
+        """Everything, nested, for JSON files of results (round-trips with ``from_dict``)."""
+        record = asdict(self)
+        record["times_s"] = list(self.times_s)
+        return record
+
+
+def _fmt(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def measure(
+    fn: Callable[[], Any],
+    *,
+    device: str | torch.device | None = "auto",
+    warmup: int = 10,
+    repeats: int = 50,
+    inner: int = 1,
+    label: str = "",
+    settings: dict[str, Any] | None = None,
+) -> Measurement:
+    """Time ``fn()`` on ``device``: ``warmup`` untimed calls, then ``repeats`` samples of ``inner`` calls.
+
+    On CUDA each sample is bracketed by CUDA events recorded on the current stream and the host
+    synchronises once after the last sample, so host-side overhead between samples is not timed
+    and the GPU queue never drains between calls of one sample. On the CPU each sample is a
+    ``perf_counter`` interval. ``fn`` should do the whole unit of work (e.g. ``lambda: model(x)``
+    under ``torch.inference_mode()``) on inputs that already live on ``device``.
+    """
+    for name, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1), ("inner", inner, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}: got {value!r}, expected an integer >= {low}")
+    if not callable(fn):
+        raise TypeError(f"fn: got {type(fn).__name__}, expected a callable taking no arguments")
+    dev = resolve_device(device)
+
+    for _ in range(warmup):
+        fn()
+    if dev.type == "cuda":
+        times = _cuda_samples(fn, dev, repeats, inner)
+        timer = "cuda_event"
+    else:
+        times = _cpu_samples(fn, repeats, inner)
+        timer = "perf_counter"
+
+    context = {"threads": torch.get_num_threads()} if dev.type == "cpu" else {}
+    return Measurement(
+        label=label,
+        times_s=tuple(times),
+        warmup=warmup,
+        inner=inner,
+        device=device_name(dev),
+        timer=timer,
+        settings={**context, **(settings or {})},
+        versions=software_versions(),
+        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _cpu_samples(fn, repeats: int, inner: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return times
+
+
+def _cuda_samples(fn, dev: torch.device, repeats: int, inner: int) -> list[float]:
+    with torch.cuda.device(dev):
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+        torch.cuda.synchronize(dev)  # nothing queued before us is timed
+        for start, end in zip(starts, ends):
+            start.record()
+            for _ in range(inner):
+                fn()
+            end.record()
+        torch.cuda.synchronize(dev)
+        return [s.elapsed_time(e) / 1e3 / inner for s, e in zip(starts, ends)]
