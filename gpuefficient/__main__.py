@@ -1,0 +1,3 @@
+from gpuefficient.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Command line: ``python -m gpuefficient costs|hardware ...`` for the most common jobs."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a positive integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"got {value}, expected a positive integer")
+    return value
+
+
+def _costs(args) -> int:
+    from gpuefficient.costs import analyze, parse_dtype
+    from gpuefficient.models import create_model
+
+    dtype = parse_dtype(args.dtype)
+    model = create_model(args.model)
+    report = analyze(model, (args.batch, 3, args.resolution, args.resolution), dtype, name=args.model)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout)
+        print()
+        return 0
+    print(report)
+    print(f"FLOPs (2 x MACs, conv/linear): {report.flops / 1e9:.3f} G   "
+          f"elementwise FLOPs (counted separately): {report.elementwise_flops / 1e9:.3f} G")
+    print(f"{'kind':<12}{'ops':>5}{'GFLOPs':>10}{'MB':>10}{'bytes %':>9}")
+    for kind, t in sorted(report.by_kind().items(), key=lambda kv: -kv[1]["bytes"]):
+        print(f"{kind:<12}{t['ops']:>5}{t['flops'] / 1e9:>10.3f}{t['bytes'] / 1e6:>10.2f}{100 * t['bytes_share']:>8.1f}%")
+    if args.layers:
+        print(report.to_dataframe().to_string(max_rows=None))
+    return 0
+
+
+def _hardware(args) -> int:
+    from gpuefficient import hardware
+
+    detected = hardware.detect_device(args.device)
+    rows = hardware.catalog_table()
+    measured = hardware.measure_ceilings(args.device).to_dict() if args.measure else None
+    if args.json:
+        json.dump({"catalog": rows, "detected": detected.name, "measured": measured}, sys.stdout,
+                  default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v))
+        print()
+        return 0
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(_cell(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_cell(row[c]).ljust(widths[c]) for c in columns))
+    print(f"\ndetected device: {detected.name}")
+    if measured:
+        print(json.dumps(measured, indent=2, default=str))
+    return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:g}"
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gpuefficient", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    costs = sub.add_parser("costs", help="per-layer FLOPs, bytes and arithmetic intensity of a model")
+    costs.add_argument("model", help="a timm model name, e.g. resnet50")
+    costs.add_argument("--resolution", type=_positive_int, default=224, help="input height = width (default 224)")
+    costs.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
+    costs.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
+    costs.add_argument("--json", action="store_true", help="print one JSON object")
+    costs.add_argument("--layers", action="store_true", help="also print the per-layer table")
+    costs.set_defaults(run=_costs)
+
+    hw = sub.add_parser("hardware", help="the device catalog and the detected device")
+    hw.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    hw.add_argument("--measure", action="store_true", help="also measure matmul and copy ceilings here")
+    hw.add_argument("--json", action="store_true", help="print one JSON object")
+    hw.set_defaults(run=_hardware)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

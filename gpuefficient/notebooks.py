@@ -1,0 +1,100 @@
+"""Execute the book's notebooks headlessly through papermill: ``python -m gpuefficient.notebooks``.
+
+Sources are jupytext MyST-markdown files in ``notebooks/``; each is executed into an ``.ipynb``
+beside it (a build artefact, ignored by git) that Jupyter Book then renders without executing
+again. Parameters go in through papermill's ``parameters`` cell: ``device`` and ``quick`` default
+to the notebook's own ``"auto"``/``None`` (CUDA in full mode when present, else CPU in quick mode).
+A failing notebook does not stop the others; the command exits non-zero if any failed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["find_notebooks", "execute", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def find_notebooks(folder: Path = ROOT / "notebooks") -> list[Path]:
+    """The chapter sources, in reading order (their file names start with the chapter number)."""
+    return sorted(p for p in Path(folder).glob("*.md") if p.read_text(encoding="utf-8").startswith("---\njupytext"))
+
+
+def execute(source: Path, output: Path | None = None, parameters: dict | None = None,
+            timeout: int = 1800) -> float:
+    """Run one jupytext notebook through papermill; returns the wall time in seconds.
+
+    ``timeout`` bounds each cell (papermill's default is none; Jupyter Book's is 30 s).
+    """
+    import jupytext
+    import papermill
+
+    source = Path(source)
+    if not source.is_file():
+        raise ValueError(f"source: got {str(source)!r}, expected an existing notebook file")
+    output = Path(output) if output else source.with_suffix(".ipynb")
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = KERNEL
+    partial = output.with_name(f".{output.name}.partial")
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            notebook, str(partial), parameters=parameters or {}, kernel_name=KERNEL["name"],
+            language="python", cwd=str(source.parent), progress_bar=False, execution_timeout=timeout,
+        )
+    finally:
+        if partial.exists():  # keep the executed notebook even on failure: it shows the error
+            os.replace(partial, output)
+    return time.perf_counter() - start
+
+
+def _parameters(args) -> dict:
+    params = {}
+    if args.quick is not None:
+        params["quick"] = bool(args.quick)
+    if args.device:
+        params["device"] = args.device
+    if args.results_dir:
+        params["results_dir"] = str(Path(args.results_dir).resolve())
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gpuefficient.notebooks", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="notebook file names or stems (default: all)")
+    parser.add_argument("--quick", type=int, choices=(0, 1), default=None, help="1: quick mode, 0: full mode (default: auto)")
+    parser.add_argument("--device", default="", help="auto, cpu or cuda (default: the notebook's 'auto')")
+    parser.add_argument("--results-dir", default="", help="where full runs write their measurements")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    args = parser.parse_args(argv)
+
+    sources = find_notebooks()
+    if args.names:
+        wanted = {Path(n).stem for n in args.names}
+        unknown = wanted - {s.stem for s in sources}
+        if unknown:
+            parser.error(f"unknown notebook(s) {sorted(unknown)}; expected some of {[s.stem for s in sources]}")
+        sources = [s for s in sources if s.stem in wanted]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no chapter may wait on a model hub
+    params = _parameters(args)
+    failed = []
+    for source in sources:
+        try:
+            seconds = execute(source, parameters=params, timeout=args.timeout)
+            print(f"{source.name}: executed in {seconds:.1f} s {params or ''}", flush=True)
+        except Exception as err:  # noqa: BLE001 - report every failing notebook, then fail
+            failed.append(source.name)
+            print(f"{source.name}: FAILED: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr, flush=True)
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

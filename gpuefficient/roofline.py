@@ -1,0 +1,123 @@
+"""The roofline model and the EfficientNet-X latency model built on it.
+
+Attainable rate = min(peak, intensity x bandwidth) (Williams et al., 2009). The ridge point
+peak / bandwidth is what the GPU-utilization study calls the compute-to-memory ratio (CMR): an
+operation needs more FLOPs per byte than that to be able to reach the peak. EfficientNet-X
+(Li et al., CVPR 2021, Eq. 1) writes latency = W / C = W / (C_ideal x E), where C_ideal is the
+roofline's attainable rate at the model's intensity and E the execution efficiency.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["Roofline", "Work", "latency_model", "execution_efficiency", "conv_work", "dwsep_work", "place_layers"]
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """One device's roofline for one number format: a compute peak and a memory bandwidth."""
+
+    peak_flops: float   # FLOP/s
+    bandwidth: float    # bytes/s
+    label: str = ""
+
+    def __post_init__(self):
+        for name in ("peak_flops", "bandwidth"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: got {value!r}, expected a positive finite number")
+
+    @classmethod
+    def from_device(cls, spec, dtype="fp16", label: str | None = None) -> "Roofline":
+        """The roofline of a ``hardware.DeviceSpec`` for ``dtype`` (its dense peak)."""
+        return cls(spec.peak_flops(dtype), spec.memory_bandwidth, label or f"{spec.name} ({dtype})")
+
+    @property
+    def ridge_point(self) -> float:
+        """Intensity (FLOP/byte) where the memory slope meets the compute roof: the CMR."""
+        return self.peak_flops / self.bandwidth
+
+    def attainable(self, intensity):
+        """Best FLOP/s any kernel of this intensity can reach (works on arrays)."""
+        return np.minimum(self.peak_flops, np.asarray(intensity, dtype=float) * self.bandwidth)
+
+    def bound(self, intensity) -> str:
+        return "compute" if intensity >= self.ridge_point else "memory"
+
+    def time(self, flops, nbytes):
+        """Lower bound on execution time: max(compute time, memory time)."""
+        return np.maximum(np.asarray(flops, dtype=float) / self.peak_flops,
+                          np.asarray(nbytes, dtype=float) / self.bandwidth)
+
+
+def latency_model(flops: float, ideal_rate: float, efficiency: float) -> float:
+    """EfficientNet-X Eq. 1: latency = W / (C_ideal x E), in seconds."""
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency: got {efficiency!r}, expected 0 < E <= 1")
+    if ideal_rate <= 0:
+        raise ValueError(f"ideal_rate: got {ideal_rate!r}, expected a positive FLOP/s")
+    return flops / (ideal_rate * efficiency)
+
+
+def execution_efficiency(flops: float, intensity: float, latency_s: float, roofline: Roofline) -> float:
+    """E = achieved rate / roofline rate at the model's intensity (EfficientNet-X, Table 3's E)."""
+    if latency_s <= 0:
+        raise ValueError(f"latency_s: got {latency_s!r}, expected a positive time in seconds")
+    return (flops / latency_s) / float(roofline.attainable(intensity))
+
+
+class Work(NamedTuple):
+    """FLOPs, bytes and intensity of an operation."""
+
+    flops: float
+    bytes: float
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes
+
+
+def _check_positive(**values):
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"{name}: got {value!r}, expected a positive number")
+
+
+def conv_work(n: int, h: int, w: int, c: int, k: int, element_bytes: int = 2) -> Work:
+    """EfficientNet-X Eq. 2, a KxK convolution C -> C at stride 1, with explicit units.
+
+    The paper counts multiply-adds over elements: W = NHWC^2K^2 and memory = 2NHWC + C^2K^2
+    (input and output activations plus weights). Here FLOPs = 2 x multiply-adds and bytes =
+    elements x ``element_bytes``, so I = (2 / element_bytes) x the paper's ratio: equal for FP16.
+    """
+    _check_positive(n=n, h=h, w=w, c=c, k=k, element_bytes=element_bytes)
+    return Work(2 * n * h * w * c * c * k * k, element_bytes * (2 * n * h * w * c + c * c * k * k))
+
+
+def dwsep_work(n: int, h: int, w: int, c: int, k: int, element_bytes: int = 2) -> Work:
+    """EfficientNet-X Eq. 2, a depthwise KxK plus a pointwise C -> C convolution.
+
+    Multiply-adds NHWC(C + K^2); memory 4NHWC + CK^2 + C^2 elements: the depthwise layer reads
+    and writes an activation, the pointwise layer reads it back and writes its output.
+    """
+    _check_positive(n=n, h=h, w=w, c=c, k=k, element_bytes=element_bytes)
+    return Work(2 * n * h * w * c * (c + k * k), element_bytes * (4 * n * h * w * c + c * k * k + c * c))
+
+
+def place_layers(report, roofline: Roofline) -> list[dict[str, Any]]:
+    """Each layer of a ``costs.CostReport`` on ``roofline``: attainable rate, bound and time floor."""
+    rows = []
+    for layer in report.layers:
+        if not layer.flops:
+            continue  # pure data movement has no point on a FLOP/s axis
+        rows.append({
+            "name": layer.name, "op": layer.op, "kind": layer.kind,
+            "flops": layer.flops, "bytes": layer.bytes, "intensity": layer.intensity,
+            "attainable_flops": float(roofline.attainable(layer.intensity)),
+            "bound": roofline.bound(layer.intensity),
+            "time_floor_s": float(roofline.time(layer.flops, layer.bytes)),
+        })
+    return rows

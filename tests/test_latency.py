@@ -1,0 +1,74 @@
+import time
+
+import pytest
+import torch
+
+from gpuefficient.latency import Measurement, measure, random_input, resolve_device, trimmed_mean
+
+
+def test_measure_times_real_work_and_reports_context():
+    m = measure(lambda: time.sleep(0.002), device="cpu", warmup=1, repeats=7, label="sleep",
+                settings={"batch": 1})
+    assert m.repeats == 7 and m.warmup == 1 and m.timer == "perf_counter"
+    assert 0.002 <= m.median < 0.05
+    assert m.min <= m.median <= m.max and m.iqr >= 0
+    row = m.to_dict()
+    assert row["batch"] == 1 and row["label"] == "sleep" and "version_torch" in row
+    assert row["median_ms"] == pytest.approx(m.median * 1e3)
+    assert "sleep: median" in repr(m)
+
+
+def test_inner_divides_per_call():
+    calls = []
+    m = measure(lambda: calls.append(1), device="cpu", warmup=2, repeats=3, inner=4)
+    assert len(calls) == 2 + 3 * 4 and m.inner == 4
+
+
+def test_trimmed_mean_drops_ten_percent_each_side():
+    values = [100.0] + [1.0] * 8 + [-100.0]
+    assert trimmed_mean(values) == 1.0
+    assert trimmed_mean([3.0]) == 3.0
+    with pytest.raises(ValueError, match="proportion: got 0.5"):
+        trimmed_mean(values, 0.5)
+
+
+def test_record_round_trip():
+    m = measure(lambda: None, device="cpu", warmup=0, repeats=3)
+    again = Measurement.from_dict(m.as_record())
+    assert again == m
+
+
+def test_random_input_is_seeded_and_not_zero():
+    a, b = random_input((2, 3, 4, 4), seed=1, device="cpu"), random_input((2, 3, 4, 4), seed=1, device="cpu")
+    assert torch.equal(a, b) and a.abs().sum() > 0
+    assert random_input((1, 2), torch.bfloat16, "cpu").dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(repeats=0), "repeats: got 0"),
+    (dict(warmup=-1), "warmup: got -1"),
+    (dict(inner=1.5), "inner: got 1.5"),
+    (dict(repeats=True), "repeats: got True"),
+])
+def test_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        measure(lambda: None, device="cpu", **kwargs)
+
+
+def test_bad_device_and_fn():
+    with pytest.raises(ValueError, match="device: got 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+    with pytest.raises(TypeError, match="expected a callable"):
+        measure(3, device="cpu")
+    with pytest.raises(ValueError, match="shape: got"):
+        random_input((0, 3))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_events_time_gpu_work():
+    x = random_input((4096, 4096), torch.float16, "cuda")
+    m = measure(lambda: x @ x, device="cuda", warmup=3, repeats=10)
+    assert m.timer == "cuda_event" and m.median > 0

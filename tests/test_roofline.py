@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from torch import nn
+
+from gpuefficient.costs import analyze
+from gpuefficient.roofline import (Roofline, conv_work, dwsep_work, execution_efficiency, latency_model,
+                                   place_layers)
+
+V100 = Roofline(125e12, 900e9, "V100 fp16")
+
+
+def test_ridge_point_and_attainable_rate():
+    assert V100.ridge_point == pytest.approx(138.9, abs=0.1)  # the utilization study's CMR of 139
+    assert V100.attainable(10) == pytest.approx(9e12)
+    assert V100.attainable(1e4) == pytest.approx(125e12)
+    np.testing.assert_allclose(V100.attainable([1, 1000]), [0.9e12, 125e12])
+    assert V100.bound(50) == "memory" and V100.bound(200) == "compute"
+
+
+def test_time_floor_is_the_larger_of_compute_and_memory_time():
+    assert V100.time(125e12, 1) == pytest.approx(1.0)
+    assert V100.time(1, 900e9) == pytest.approx(1.0)
+
+
+def test_latency_model_eq1_and_efficiency_round_trip():
+    flops, intensity = 8e9, 50.0
+    ideal = float(V100.attainable(intensity))
+    latency = latency_model(flops, ideal, 0.5)
+    assert latency == pytest.approx(flops / (0.5 * 45e12))
+    assert execution_efficiency(flops, intensity, latency, V100) == pytest.approx(0.5)
+
+
+def test_eq2_matches_the_paper_in_fp16_and_a_real_conv():
+    n, h, w, c, k = 1, 14, 14, 64, 3
+    paper_ratio = n * h * w * c * c * k * k / (2 * n * h * w * c + c * c * k * k)
+    assert conv_work(n, h, w, c, k, element_bytes=2).intensity == pytest.approx(paper_ratio)
+    assert conv_work(n, h, w, c, k, element_bytes=4).intensity == pytest.approx(paper_ratio / 2)
+    report = analyze(nn.Conv2d(c, c, k, padding=1, bias=False), (n, c, h, w), "fp16")
+    work = conv_work(n, h, w, c, k)
+    assert report.layers[0].flops == work.flops and report.layers[0].bytes == work.bytes
+
+
+def test_depthwise_separable_has_fewer_flops_and_lower_intensity():
+    full, dws = conv_work(8, 28, 28, 128, 3), dwsep_work(8, 28, 28, 128, 3)
+    assert dws.flops < full.flops / 5
+    assert dws.intensity < full.intensity / 2
+    paper = 8 * 28 * 28 * 128 * (128 + 9) / (4 * 8 * 28 * 28 * 128 + 128 * 9 + 128 * 128)
+    assert dws.intensity == pytest.approx(paper)
+
+
+def test_place_layers_skips_pure_data_movement():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten())
+    rows = place_layers(analyze(model, (2, 3, 16, 16)), V100)
+    assert [r["kind"] for r in rows] == ["conv", "activation"]
+    assert all(r["attainable_flops"] <= V100.peak_flops for r in rows)
+    assert rows[1]["bound"] == "memory"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(peak_flops=0, bandwidth=1), "peak_flops: got 0"),
+    (dict(peak_flops=1, bandwidth=float("nan")), "bandwidth: got nan"),
+])
+def test_bad_roofline(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Roofline(**kwargs)
+
+
+def test_bad_model_inputs():
+    with pytest.raises(ValueError, match="efficiency: got 1.5"):
+        latency_model(1, 1, 1.5)
+    with pytest.raises(ValueError, match="c: got 0"):
+        conv_work(1, 1, 1, 0, 3)
+    with pytest.raises(ValueError, match="latency_s: got -1"):
+        execution_efficiency(1, 1, -1, V100)
