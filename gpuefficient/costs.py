@@ -189,6 +189,19 @@ class CostReport:
         """Network arithmetic intensity: all FLOPs over all bytes of an unfused execution."""
         return self.total_flops / self.bytes if self.bytes else 0.0
 
+    @property
+    def fused_bytes(self) -> int:
+        """Bytes if every other op were fused into a conv/linear: only their operands move.
+
+        An optimistic bound of what a fusing compiler can reach (it ignores the extra reads of
+        residual shortcuts); the unfused ``bytes`` is the pessimistic one.
+        """
+        return sum(layer.bytes for layer in self.layers if layer.is_matmul)
+
+    @property
+    def fused_intensity(self) -> float:
+        return self.total_flops / self.fused_bytes if self.fused_bytes else 0.0
+
     def by_kind(self) -> dict[str, dict[str, float]]:
         """FLOPs, bytes and share of bytes for each op kind: where the memory traffic goes."""
         totals: dict[str, dict[str, float]] = {}
@@ -206,7 +219,7 @@ class CostReport:
             "model": self.model, "input_shape": list(self.input_shape), "dtype": self.dtype,
             "flops": self.flops, "macs": self.macs, "elementwise_flops": self.elementwise_flops,
             "total_flops": self.total_flops, "params": self.params, "bytes": self.bytes,
-            "intensity": self.intensity,
+            "intensity": self.intensity, "fused_bytes": self.fused_bytes, "fused_intensity": self.fused_intensity,
         }
         if layers:
             data["layers"] = [layer.to_dict() for layer in self.layers]

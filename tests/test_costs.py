@@ -101,6 +101,8 @@ def test_elementwise_work_is_counted_separately_and_attributed():
     assert report.elementwise_flops == sum(r.flops for r in report.layers if r.kind not in ("conv", "linear"))
     assert report.total_flops == report.flops + report.elementwise_flops
     assert report.intensity == pytest.approx(report.total_flops / report.bytes)
+    assert report.fused_bytes == sum(r.bytes for r in report.layers if r.kind in ("conv", "linear"))
+    assert report.fused_intensity > report.intensity
 
 
 def test_pooling_counts_window_elements():
