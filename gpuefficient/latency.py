@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "Measurement",
     "measure",
+    "measure_model",
     "resolve_device",
     "device_name",
     "software_versions",
@@ -288,3 +289,23 @@ def _cuda_samples(fn, dev: torch.device, repeats: int, inner: int) -> list[float
             end.record()
         torch.cuda.synchronize(dev)
         return [s.elapsed_time(e) / 1e3 / inner for s, e in zip(starts, ends)]
+
+
+def measure_model(model: torch.nn.Module, input_shape, *, dtype: torch.dtype = torch.float32, device="auto",
+                  channels_last: bool = False, warmup: int = 10, repeats: int = 50, label: str = "",
+                  seed: int = 0) -> Measurement:
+    """Eager inference latency of ``model`` on a seeded random batch, settings recorded.
+
+    The model is moved (in place) to ``device`` and ``dtype`` and put in eval mode; timing runs
+    under ``torch.inference_mode()``.
+    """
+    dev = resolve_device(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.eval().to(device=dev, dtype=dtype, memory_format=memory_format)
+    x = random_input(input_shape, dtype, dev, seed).contiguous(memory_format=memory_format)
+    settings = {"backend": "eager", "dtype": str(dtype).replace("torch.", ""), "batch": int(input_shape[0]),
+                "input_shape": "x".join(str(s) for s in input_shape),
+                "memory_format": "channels_last" if channels_last else "contiguous"}
+    with torch.inference_mode():
+        return measure(lambda: model(x), device=dev, warmup=warmup, repeats=repeats,
+                       label=label or type(model).__name__, settings=settings)

@@ -72,3 +72,15 @@ def test_cuda_events_time_gpu_work():
     x = random_input((4096, 4096), torch.float16, "cuda")
     m = measure(lambda: x @ x, device="cuda", warmup=3, repeats=10)
     assert m.timer == "cuda_event" and m.median > 0
+
+
+def test_measure_model_records_settings():
+    from torch import nn
+
+    from gpuefficient.latency import measure_model
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+    m = measure_model(model, (2, 3, 16, 16), device="cpu", channels_last=True, warmup=1, repeats=3, label="tiny")
+    row = m.to_dict()
+    assert row["batch"] == 2 and row["input_shape"] == "2x3x16x16" and row["memory_format"] == "channels_last"
+    assert row["backend"] == "eager" and row["dtype"] == "float32" and m.median > 0

@@ -1,0 +1,54 @@
+"""Numbers reported in the papers, kept as data with their source so chapters can cite them.
+
+Every figure here is copied from the paper named in the table's docstring; the book labels them
+"paper" and never mixes them with measurements.
+"""
+from __future__ import annotations
+
+__all__ = ["EFFICIENTNET_X_TABLE3", "TABLE3_COLUMNS", "V100_FP16_CMR", "table3_rows"]
+
+#: EfficientNet-X (Li et al., CVPR 2021), Table 3. ``gmacs`` is the paper's "#FLOPs (Billion)",
+#: which its footnote defines as multiply-adds; ``intensity`` (Ops/Byte) and ``efficiency`` (E)
+#: were measured on TPUv3; latencies are for 128 images at batch 128 on TPUv3 / V100.
+#: ``timm`` names the equivalent timm architecture (None: not in timm) and ``resolution`` the input
+#: size of the original papers (EfficientNet, Inception, ResNeSt, NASNet), used for our analysis
+#: (None for EfficientNet-X, which the zoo chapter builds).
+EFFICIENTNET_X_TABLE3 = [
+    # model,               acc,  params_m, gmacs, intensity, E,     tpu_ms, gpu_ms, timm,            resolution
+    ("EfficientNet-X-B0", 77.3, 7.6, 0.91, 63.8, 0.573, 8.71, 22.5, None, None),
+    ("EfficientNet-B0", 77.3, 5.3, 0.39, 19.7, 0.524, 13.4, 38.1, "efficientnet_b0", 224),
+    ("ResNet-50", 76.0, 26, 4.1, 122.5, 0.572, 35.1, 35.6, "resnet50", 224),
+    ("RegNetY-800MF", 76.3, 6.3, 0.8, 12.7, 0.30, 45.1, 33.9, "regnety_008", 224),
+    ("EfficientNet-X-B1", 79.4, 10.4, 1.58, 65.5, 0.592, 13.6, 34.4, None, None),
+    ("EfficientNet-B1", 79.2, 7.8, 0.70, 21.4, 0.513, 22.3, 60.5, "efficientnet_b1", 240),
+    ("Inception-v3", 78.8, 24, 5.7, 94.6, 0.345, 104.8, 55.6, "inception_v3", 299),
+    ("RegNetY-4.0GF", 79.4, 26, 4.0, 19.4, 0.292, 109.5, 75.1, "regnety_040", 224),
+    ("EfficientNet-X-B2", 80.0, 11.5, 1.89, 73.0, 0.548, 15.7, 45.5, None, None),
+    ("EfficientNet-B2", 80.3, 9.2, 1.0, 24.1, 0.488, 29.8, 77.2, "efficientnet_b2", 260),
+    ("Inception-v4", 80.0, 48, 13, 148.5, 0.353, 75.1, 119.9, "inception_v4", 299),
+    ("RegNetY-8.0GF", 79.9, 39.2, 8.0, 27.9, 0.324, 190.5, 122.1, "regnety_080", 224),
+    ("EfficientNet-X-B3", 81.4, 16, 4.3, 84.0, 0.512, 31.9, 66.6, None, None),
+    ("EfficientNet-B3", 81.7, 12, 1.8, 26.1, 0.513, 48.1, 128.8, "efficientnet_b3", 300),
+    ("EfficientNet-X-B4", 83.0, 34, 10.4, 101.5, 0.477, 64.9, 149.2, None, None),
+    ("EfficientNet-B4", 83.0, 19, 4.2, 31.29, 0.478, 102.6, 310.7, "efficientnet_b4", 380),
+    ("NASNet-A", 82.7, 89, 24, 55.2, 0.438, 269.5, 481.2, "nasnetalarge", 331),
+    ("ResNeSt-101", 83.0, 48, 13, 71.7, 0.281, 92.3, 149.4, "resnest101e", 256),
+    ("EfficientNet-X-B5", 83.7, 60, 22.2, 126.1, 0.478, 125.9, 290.2, None, None),
+    ("EfficientNet-B5", 83.7, 30, 9.9, 39.7, 0.468, 192.5, 640.1, "efficientnet_b5", 456),
+    ("ResNeSt-200", 83.9, 70, 36.3, 68.7, 0.699, 244.3, 415.6, "resnest200e", 320),
+    ("EfficientNet-X-B6", 84.4, 137, 52, 167.5, 0.362, 258.1, 467.2, None, None),
+    ("EfficientNet-B6", 84.4, 43, 19, 43.9, 0.450, 334.2, 1040.6, "efficientnet_b6", 528),
+    ("EfficientNet-X-B7", 84.7, 199, 93, 194.3, 0.394, 396.1, 847.7, None, None),
+    ("EfficientNet-B7", 84.7, 66, 37, 48.3, 0.434, 621.4, 1471.3, "efficientnet_b7", 600),
+    ("ResNeSt-269", 84.5, 111, 77, 72.9, 0.702, 501.9, 864.9, "resnest269e", 416),
+]
+TABLE3_COLUMNS = ("model", "top1", "params_m", "gmacs", "intensity", "efficiency", "tpu_ms", "gpu_ms",
+                  "timm", "resolution")
+
+#: The utilization study (Kosaian & Phanishayee), Sec. 3.2: the V100's FP16 compute-to-memory ratio.
+V100_FP16_CMR = 139
+
+
+def table3_rows() -> list[dict]:
+    """EfficientNet-X Table 3 as a list of dicts (columns in ``TABLE3_COLUMNS``)."""
+    return [dict(zip(TABLE3_COLUMNS, row)) for row in EFFICIENTNET_X_TABLE3]

@@ -1,0 +1,50 @@
+"""What every chapter does first: pick the device and the mode, seed everything, say so in one line."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gpuefficient.latency import device_name, resolve_device
+
+__all__ = ["Runtime", "setup"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The device a chapter runs on and whether it runs in quick mode."""
+
+    device: torch.device
+    quick: bool
+    device_name: str
+    seed: int
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def pick(self, quick_value, full_value):
+        """``quick_value`` in quick mode, else ``full_value``: how chapters shrink their sizes."""
+        return quick_value if self.quick else full_value
+
+
+def setup(device="auto", quick=None, seed: int = 0) -> Runtime:
+    """Resolve ``device`` ("auto": CUDA if present) and ``quick`` (None: quick exactly on CPU); seed RNGs."""
+    if quick is not None and not isinstance(quick, bool):
+        raise ValueError(f"quick: got {quick!r}, expected None (auto), True or False")
+    dev = resolve_device(device)
+    quick = (dev.type != "cuda") if quick is None else quick
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    runtime = Runtime(dev, quick, device_name(dev), seed)
+    mode = "quick mode (reduced sizes and repeats)" if quick else "full mode"
+    if dev.type == "cuda":
+        print(f"Running on {runtime.device_name} ({dev}) in {mode}.")
+    else:
+        missing = "" if torch.cuda.is_available() else "No CUDA GPU found: "
+        print(f"{missing}running on the CPU ({runtime.device_name}) in {mode}; "
+              "GPU reference results from results/ are shown where present.")
+    return runtime
