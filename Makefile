@@ -6,9 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 # Notebook parameters passed through papermill: empty means "auto" (CUDA if present, else CPU
 # in quick mode). Examples: `make book QUICK=1`, `make book DEVICE=cpu`.
-QUICK  ?=
-DEVICE ?=
-NBARGS := $(if $(QUICK),--quick $(QUICK),) $(if $(DEVICE),--device $(DEVICE),)
+# RESULTS=results also saves each chapter's measurements there (with provenance).
+QUICK   ?=
+DEVICE  ?=
+RESULTS ?=
+NBARGS  := $(if $(QUICK),--quick $(QUICK),) $(if $(DEVICE),--device $(DEVICE),) $(if $(RESULTS),--results-dir $(RESULTS),)
 
 .PHONY: env book notebooks html test test-fast results clean
 
@@ -40,7 +42,7 @@ test-fast: env
 
 ## On a GPU machine: every chapter in full mode, measurements written under results/.
 results: env
-	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.notebooks --quick 0 --results-dir results
+	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.notebooks --quick 0 --results-dir results $(if $(DEVICE),--device $(DEVICE),)
 
 clean:
 	rm -rf _build

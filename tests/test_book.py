@@ -1,0 +1,58 @@
+"""Slow tests: every notebook through papermill in quick mode, then the book build with -W."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpuefficient.notebooks import ROOT, execute, find_notebooks
+
+pytestmark = pytest.mark.slow
+NOTEBOOKS = find_notebooks()
+
+
+@pytest.fixture(scope="session")
+def executed():
+    """Execute each notebook once (quick mode, CPU) into notebooks/NAME.ipynb; keep errors and times."""
+    outcome = {}
+    for source in NOTEBOOKS:
+        start = time.perf_counter()
+        try:
+            execute(source, parameters={"quick": True, "device": "cpu"}, timeout=900)
+            outcome[source.stem] = (None, time.perf_counter() - start)
+        except Exception as err:  # noqa: BLE001 - reported by the test of that notebook
+            outcome[source.stem] = (err, time.perf_counter() - start)
+    return outcome
+
+
+def test_there_are_notebooks_and_each_is_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert NOTEBOOKS, "no jupytext notebooks found in notebooks/"
+    for source in NOTEBOOKS:
+        assert f"notebooks/{source.stem}" in toc
+
+
+@pytest.mark.parametrize("name", [s.stem for s in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(executed, name):
+    err, seconds = executed[name]
+    print(f"{name}: {seconds:.1f} s")
+    assert err is None, f"{name} failed after {seconds:.0f} s: {err}"
+    notebook = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    outputs = [o for cell in notebook["cells"] if cell["cell_type"] == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the chapter drew no figure"
+
+
+def test_book_builds_with_warnings_as_errors(executed):
+    assert all(err is None for err, _ in executed.values()), "a notebook failed; see its own test"
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    html = ROOT / "_build" / "html"
+    for source in NOTEBOOKS:
+        page = (html / "notebooks" / f"{source.stem}.html").read_text()
+        assert "<img" in page and "Claims check" in page
+    assert (html / "index.html").exists()
