@@ -9,6 +9,7 @@ reproduce it: device, settings and software versions.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import math
 import platform
 import statistics
@@ -69,11 +70,9 @@ def software_versions() -> dict[str, str]:
         "cudnn": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else "none",
         "platform": platform.platform(),
     }
-    try:
-        import timm
-
-        versions["timm"] = timm.__version__
-    except ImportError:
+    try:  # the installed version, without paying for importing timm
+        versions["timm"] = importlib.metadata.version("timm")
+    except importlib.metadata.PackageNotFoundError:
         versions["timm"] = "not installed"
     if torch.cuda.is_available():
         try:

@@ -40,7 +40,7 @@ def execute(source: Path, output: Path | None = None, parameters: dict | None = 
     output = Path(output) if output else source.with_suffix(".ipynb")
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = KERNEL
-    partial = output.with_name(f".{output.name}.partial")
+    partial = output.with_name(f".{output.stem}.partial.ipynb")
     start = time.perf_counter()
     try:
         papermill.execute_notebook(

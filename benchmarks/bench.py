@@ -1,0 +1,108 @@
+"""Benchmarks of the package itself (not tests): ``python benchmarks/bench.py [--notebooks]``.
+
+Prints (1) the cost-analysis time of resnet50 after import, (2) with ``--notebooks`` the
+quick-mode execution time of each notebook, and (3) on a CUDA GPU the timing core's overhead
+against a bare CUDA-event loop on the same work and the measured matmul/copy ceilings against
+the best a plain torch loop reaches. Targets (foundation issue): analysis <= 0.5 s, each
+notebook <= 2 min in quick mode on a 2-core CPU, timing overhead <= 1%, ceilings within 5% / 10%.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+
+def cost_analysis_time() -> dict:
+    from gpuefficient.costs import analyze
+    from gpuefficient.models import create_model
+
+    model = create_model("resnet50")
+    first_start = time.perf_counter()
+    analyze(model, (1, 3, 224, 224))
+    first = time.perf_counter() - first_start
+    warm = []
+    for _ in range(5):
+        start = time.perf_counter()
+        analyze(model, (1, 3, 224, 224))
+        warm.append(time.perf_counter() - start)
+    return {"resnet50_analysis_first_s": first, "resnet50_analysis_median_s": statistics.median(warm)}
+
+
+def notebook_times() -> dict:
+    from gpuefficient.notebooks import execute, find_notebooks
+
+    return {f"notebook_{s.stem}_quick_s": execute(s, parameters={"quick": True}) for s in find_notebooks()}
+
+
+def timing_overhead(size: int = 4096, repeats: int = 200) -> dict:
+    """measure() against a bare loop of CUDA events around the same matmul."""
+    from gpuefficient.latency import measure, random_input
+
+    x = random_input((size, size), torch.float16, "cuda")
+    for _ in range(20):
+        x @ x
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+    torch.cuda.synchronize()
+    for s, e in zip(starts, ends):
+        s.record()
+        x @ x
+        e.record()
+    torch.cuda.synchronize()
+    bare = statistics.median(s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends))
+    ours = measure(lambda: x @ x, device="cuda", warmup=20, repeats=repeats).median
+    return {"bare_event_loop_s": bare, "measure_s": ours, "overhead": ours / bare - 1}
+
+
+def reference_ceilings() -> dict:
+    """Best bf16 matmul rate and copy bandwidth a plain torch loop reaches, for comparison."""
+    best_rate = 0.0
+    for n in (4096, 8192, 16384):
+        a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        for _ in range(5):
+            a @ a
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(20):
+            a @ a
+        torch.cuda.synchronize()
+        best_rate = max(best_rate, 2 * n**3 * 20 / (time.perf_counter() - start))
+        del a
+    src = torch.randn(2**28, device="cuda")  # 1 GiB
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(20):
+        dst.copy_(src)
+    torch.cuda.synchronize()
+    bandwidth = 2 * src.numel() * 4 * 20 / (time.perf_counter() - start)
+    return {"torch_bf16_matmul_flops": best_rate, "torch_copy_bandwidth": bandwidth}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notebooks", action="store_true", help="also time each notebook in quick mode")
+    args = parser.parse_args()
+    out = cost_analysis_time()
+    if args.notebooks:
+        out.update(notebook_times())
+    if torch.cuda.is_available():
+        from gpuefficient.hardware import measure_ceilings
+
+        out.update(timing_overhead())
+        ceilings = measure_ceilings("cuda")
+        ref = reference_ceilings()
+        out.update(ref)
+        out["ceiling_matmul_bf16_vs_torch"] = ceilings.matmul_flops["bf16"] / ref["torch_bf16_matmul_flops"]
+        out["ceiling_copy_vs_torch"] = ceilings.copy_bandwidth / ref["torch_copy_bandwidth"]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
