@@ -37,15 +37,19 @@ def plot_rooflines(rooflines, ax=None, intensity_range=(0.05, 3e4), ridge=True, 
 
 
 def plot_layers(report, roofline, ax=None, marker="o", label_prefix="", min_size=6.0, max_size=300.0):
-    """Each op of a ``CostReport`` at (intensity, attainable rate), coloured by kind, sized by FLOPs."""
+    """Each op of a ``CostReport`` at (intensity, attainable rate), coloured by kind.
+
+    Marker area follows the op's share of the roofline time floor, so memory-bound elementwise
+    ops that cost time but few FLOPs stay visible.
+    """
     from gpuefficient.roofline import place_layers
 
     ax = _axes(ax)
     rows = place_layers(report, roofline)
     if not rows:
         return ax
-    flops = np.array([r["flops"] for r in rows], dtype=float)
-    sizes = min_size + (max_size - min_size) * np.sqrt(flops / flops.max())
+    times = np.array([r["time_floor_s"] for r in rows], dtype=float)
+    sizes = min_size + (max_size - min_size) * np.sqrt(times / times.max())
     for kind in sorted({r["kind"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["kind"] == kind]
         ax.scatter([rows[i]["intensity"] for i in idx], [rows[i]["attainable_flops"] for i in idx],
