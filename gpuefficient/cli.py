@@ -48,8 +48,8 @@ def _hardware(args) -> int:
     rows = hardware.catalog_table()
     measured = hardware.measure_ceilings(args.device).to_dict() if args.measure else None
     if args.json:
-        json.dump({"catalog": rows, "detected": detected.name, "measured": measured}, sys.stdout,
-                  default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v))
+        data = {"catalog": rows, "detected": detected.name, "measured": measured}
+        json.dump(_json_safe(data), sys.stdout, allow_nan=False, default=str)
         print()
         return 0
     columns = list(rows[0])
@@ -61,6 +61,17 @@ def _hardware(args) -> int:
     if measured:
         print(json.dumps(measured, indent=2, default=str))
     return 0
+
+
+def _json_safe(value):
+    """NaN (unknown catalog figures) becomes null: NaN is not valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _cell(value) -> str:

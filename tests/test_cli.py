@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from gpuefficient.cli import main
+
+
+def test_costs_json(capsys):
+    assert main(["costs", "resnet18", "--resolution", "64", "--batch", "2", "--dtype", "fp16", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"model", "input_shape", "dtype", "flops", "macs", "params", "bytes", "intensity", "layers"} <= set(data)
+    assert data["input_shape"] == [2, 3, 64, 64] and data["dtype"] == "float16"
+    assert data["macs"] * 2 == data["flops"] and data["params"] == 11_689_512
+    assert data["layers"][0]["name"] == "conv1" and data["layers"][0]["kind"] == "conv"
+
+
+def test_costs_table(capsys):
+    assert main(["costs", "resnet18", "--resolution", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "GMACs" in out and "conv" in out and "bytes %" in out
+
+
+def test_hardware_json(capsys):
+    assert main(["hardware", "--json", "--device", "cpu"]) == 0
+    data = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
+    names = [row["name"] for row in data["catalog"]]
+    assert "H100 SXM" in names and data["detected"] == "generic CPU" and data["measured"] is None
+
+
+def test_bad_model_and_dtype(capsys):
+    assert main(["costs", "resnet5"]) == 2
+    assert "model: got 'resnet5'" in capsys.readouterr().err
+    assert main(["costs", "resnet18", "--dtype", "int4"]) == 2
+    assert "dtype: got 'int4'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["costs", "resnet18", "--batch", "0"])
+    assert "got 0, expected a positive integer" in capsys.readouterr().err
