@@ -1,0 +1,232 @@
+"""Architectures as data: a declarative spec of stage-based CNNs (stem, stages, head).
+
+A network is a stem (one strided conv-BN-act), a sequence of stages (``depth`` blocks of one
+type; only the first block strides) and a head (optional 1x1 conv, global pooling, classifier).
+Specs are frozen dataclasses, load from dicts or YAML and validate on construction; every error
+names the path to the bad field (``stages[3].expansion``), the value and what was expected.
+
+``expansion`` is relative to different widths by block type, following each paper:
+
+* ``mbconv``, ``fused_mbconv``: the block's *input* channels (EfficientNet: 6 means 6x in).
+* ``bl``, ``dw``: GENet's ratio r relative to the block's *output* width (BL r=0.25 squeezes the
+  middle to a quarter of the output; DW r=3 widens the depthwise layer to 3x the output).
+* ``conv``, ``space_to_depth``, ``xx``: not used, must stay 1.0.
+
+``se_ratio`` is relative to the block's input channels (EfficientNet, GPUNet); 0 means no SE.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpuefficient.blocks import ACTIVATIONS, BLOCKS
+
+__all__ = ["SpecError", "StemSpec", "StageSpec", "HeadSpec", "NetworkSpec", "EXPANSION_MEANING"]
+
+EXPANSION_MEANING = {
+    "mbconv": "relative to the block's input channels",
+    "fused_mbconv": "relative to the block's input channels",
+    "bl": "GENet's r, relative to the block's output width",
+    "dw": "GENet's r, relative to the block's output width",
+}
+SE_BLOCKS = ("mbconv", "fused_mbconv")
+
+
+class SpecError(ValueError):
+    """An invalid architecture spec; the message starts with the path to the bad field."""
+
+    def __init__(self, path: str, message: str):
+        self.path, self.message = path, message
+        super().__init__(f"{path}: {message}" if path else message)
+
+    def under(self, prefix: str) -> "SpecError":
+        """The same error with ``prefix`` prepended to its path (``expansion`` -> ``stages[2].expansion``)."""
+        return SpecError(f"{prefix}.{self.path}" if self.path else prefix, self.message)
+
+
+def _int(path: str, value, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(path, f"got {value!r}, expected an integer >= {low}")
+    if value < low:
+        raise SpecError(path, f"got {value!r}, expected an integer >= {low}")
+
+
+def _number(path: str, value, expected: str, ok) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise SpecError(path, f"got {value!r}, expected {expected}")
+
+
+def _choice(path: str, value, choices) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(path, f"got {value!r}, expected one of {sorted(choices)}{hint}")
+
+
+def _odd_kernel(path: str, kernel) -> None:
+    _int(path, kernel)
+    if kernel % 2 == 0:
+        raise SpecError(path, f"got {kernel!r}, expected an odd kernel size (same padding)")
+
+
+def _from_dict(cls, data, path: str):
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a suggestion."""
+    if dataclasses.is_dataclass(data) and isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise SpecError(path, f"got {type(data).__name__} {data!r}, expected a mapping of {cls.__name__} fields")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(f"{path}.{key}" if path else str(key), f"unknown field; {hint}valid fields: {names}")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise SpecError(path, f"missing required field(s) {missing}")
+    try:
+        return cls(**data)
+    except SpecError as err:
+        raise err.under(path) if path else err
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    """The first layer: a strided KxK conv-BN-act from the image channels."""
+
+    out_channels: int
+    kernel: int = 3
+    stride: int = 2
+    activation: str = "relu"
+
+    def __post_init__(self):
+        _int("out_channels", self.out_channels)
+        _odd_kernel("kernel", self.kernel)
+        _choice("stride", self.stride, (1, 2, 4))
+        _choice("activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """``depth`` blocks of one type; the first block changes width and strides, the rest keep both."""
+
+    block: str
+    depth: int
+    out_channels: int
+    stride: int = 1
+    kernel: int = 3
+    expansion: float = 1.0
+    se_ratio: float = 0.0
+    activation: str = "relu"
+
+    def __post_init__(self):
+        _choice("block", self.block, BLOCKS)
+        _int("depth", self.depth)
+        _int("out_channels", self.out_channels)
+        _choice("activation", self.activation, ACTIVATIONS)
+        if self.block == "space_to_depth":
+            _int("stride", self.stride, low=2)
+            if self.kernel != self.stride:
+                raise SpecError("kernel", f"got {self.kernel!r}, expected kernel == stride ({self.stride}) for "
+                                          "space_to_depth (an n x n convolution with stride n)")
+        else:
+            _choice("stride", self.stride, (1, 2))
+            _odd_kernel("kernel", self.kernel)
+        if self.block in EXPANSION_MEANING:
+            _number("expansion", self.expansion, f"a number > 0 ({self.block} expansion is "
+                    f"{EXPANSION_MEANING[self.block]})", lambda v: v > 0)
+        elif self.expansion != 1.0:
+            raise SpecError("expansion", f"got {self.expansion!r}, expected 1.0: {self.block} blocks have no "
+                                         f"expansion (used by {sorted(EXPANSION_MEANING)})")
+        _number("se_ratio", self.se_ratio, "a number >= 0", lambda v: v >= 0)
+        if self.se_ratio and self.block not in SE_BLOCKS:
+            raise SpecError("se_ratio", f"got {self.se_ratio!r}, expected 0: squeeze-excite is only "
+                                        f"supported in {list(SE_BLOCKS)} blocks, not {self.block!r}")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Optional 1x1 conv-BN-act to ``channels`` (None: none), global average pool, dropout, linear."""
+
+    channels: int | None = 1280
+    activation: str = "relu"
+    num_classes: int = 1000
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.channels is not None:
+            _int("channels", self.channels)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _int("num_classes", self.num_classes)
+        _number("dropout", self.dropout, "a probability 0 <= p < 1", lambda v: 0 <= v < 1)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A whole network; ``source`` cites the paper and table it comes from."""
+
+    name: str
+    stem: StemSpec
+    stages: tuple[StageSpec, ...]
+    head: HeadSpec = field(default_factory=HeadSpec)
+    in_channels: int = 3
+    resolution: int = 224
+    source: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError("name", f"got {self.name!r}, expected a non-empty string")
+        object.__setattr__(self, "stem", _from_dict(StemSpec, self.stem, "stem"))
+        if not isinstance(self.stages, (list, tuple)) or not self.stages:
+            raise SpecError("stages", f"got {self.stages!r}, expected a non-empty list of stages")
+        object.__setattr__(self, "stages", tuple(
+            _from_dict(StageSpec, stage, f"stages[{i}]") for i, stage in enumerate(self.stages)))
+        object.__setattr__(self, "head", _from_dict(HeadSpec, self.head, "head"))
+        _int("in_channels", self.in_channels)
+        _int("resolution", self.resolution)
+        if self.resolution % self.total_stride:
+            raise SpecError("resolution", f"got {self.resolution}, expected a multiple of the network's total "
+                                          f"stride {self.total_stride}")
+
+    @property
+    def total_stride(self) -> int:
+        stride = self.stem.stride
+        for stage in self.stages:
+            stride *= stage.stride
+        return stride
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetworkSpec":
+        return _from_dict(cls, data, "")
+
+    @classmethod
+    def from_yaml(cls, text_or_path: str | os.PathLike) -> "NetworkSpec":
+        """Load from a YAML file path or YAML text (``yaml.safe_load``: no code runs)."""
+        import yaml
+
+        if isinstance(text_or_path, os.PathLike) or (isinstance(text_or_path, str) and "\n" not in text_or_path
+                                                      and Path(text_or_path).is_file()):
+            text_or_path = Path(text_or_path).read_text(encoding="utf-8")
+        return cls.from_dict(yaml.safe_load(text_or_path))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stages"] = list(data["stages"])
+        return data
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def replace_stage(self, index: int, **changes) -> "NetworkSpec":
+        """A copy with stage ``index`` changed (e.g. ``replace_stage(2, block="fused_mbconv")``)."""
+        stages = list(self.stages)
+        stages[index] = dataclasses.replace(stages[index], **changes)
+        return dataclasses.replace(self, stages=tuple(stages))
