@@ -1,0 +1,42 @@
+"""Small modules: plotting, model names, the notebook executor's discovery and errors."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+from torch import nn
+
+from gpuefficient import plotting
+from gpuefficient.costs import analyze
+from gpuefficient.models import create_model
+from gpuefficient.notebooks import ROOT, execute, find_notebooks, main
+from gpuefficient.roofline import Roofline
+
+
+def test_plot_rooflines_and_layers():
+    roofs = [Roofline(100e12, 1e12, "a"), Roofline(10e12, 0.5e12, "b")]
+    ax = plotting.plot_rooflines(roofs)
+    assert len(ax.lines) == 4 and ax.get_xscale() == "log" and "ridge 100 FLOP/B" in ax.lines[0].get_label()
+    report = analyze(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()), (1, 3, 16, 16))
+    plotting.plot_layers(report, roofs[0], ax=ax)
+    labels = {c.get_label() for c in ax.collections}
+    assert labels == {"conv", "norm", "activation"}
+    ax = plotting.plot_points([1, 10], [2, 3], ["x", "y"], xlabel="GFLOPs")
+    assert [t.get_text() for t in ax.texts] == ["x", "y"] and ax.get_xlabel() == "GFLOPs"
+
+
+def test_create_model_random_weights_eval_and_bad_name():
+    model = create_model("resnet18", num_classes=7)
+    assert not model.training and model.fc.out_features == 7
+    with pytest.raises(ValueError, match=r"model: got 'resnet-18'.*did you mean"):
+        create_model("resnet-18")
+
+
+def test_find_notebooks_in_reading_order_and_executor_errors(tmp_path):
+    names = [p.name for p in find_notebooks()]
+    assert names == sorted(names) and names[0] == "01_roofline.md"
+    with pytest.raises(ValueError, match="source: got .*expected an existing notebook file"):
+        execute(tmp_path / "missing.md")
+    with pytest.raises(SystemExit):
+        main(["no_such_chapter"])
+    assert (ROOT / "_toc.yml").exists()
