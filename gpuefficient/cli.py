@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpuefficient costs|hardware ...`` for the most common jobs."""
+"""Command line: ``python -m gpuefficient costs|rank|hardware ...`` for the most common jobs."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,30 @@ def _costs(args) -> int:
         print(f"{kind:<12}{t['ops']:>5}{t['flops'] / 1e9:>10.3f}{t['bytes'] / 1e6:>10.2f}{100 * t['bytes_share']:>8.1f}%")
     if args.layers:
         print(report.to_dataframe().to_string(max_rows=None))
+    return 0
+
+
+def _rank(args) -> int:
+    from gpuefficient.models import create_model
+    from gpuefficient.rank import load_checkpoint, stage_spectra
+
+    model = create_model(args.model, pretrained=args.pretrained)
+    source = "pretrained (timm)" if args.pretrained else "random initialisation"
+    if args.weights:
+        load_checkpoint(model, args.weights)
+        source = f"checkpoint {args.weights}"
+    rows = stage_spectra(model, (1, 3, args.resolution, args.resolution), every_conv=args.every_conv)
+    for row in rows:
+        row.pop("spectrum")
+    if args.json:
+        json.dump({"model": args.model, "weights": source, "stages": rows}, sys.stdout)
+        print()
+        return 0
+    print(f"{args.model} ({source}): singular values of each stage's last spatial conv")
+    print(f"{'stage':>5}  {'layer':<28}{'shape':>16}{'eff.rank':>9}{'stable':>8}{'r90':>6}{'r95':>6}{'r99':>6}{'r95/max':>9}")
+    for r in rows:
+        print(f"{r['stage']:>5}  {r['layer']:<28}{r['shape']:>16}{r['effective_rank']:>9.1f}{r['stable_rank']:>8.1f}"
+              f"{r['rank90']:>6}{r['rank95']:>6}{r['rank99']:>6}{r['rank95_fraction']:>9.2f}")
     return 0
 
 
@@ -92,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--json", action="store_true", help="print one JSON object")
     costs.add_argument("--layers", action="store_true", help="also print the per-layer table")
     costs.set_defaults(run=_costs)
+
+    rank = sub.add_parser("rank", help="per-stage singular-value spectra of a model's conv kernels (GENet)")
+    rank.add_argument("model", help="a timm model name, e.g. resnet18")
+    rank.add_argument("--weights", help="a local checkpoint (state dict) to load, weights_only")
+    rank.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (cache or download)")
+    rank.add_argument("--resolution", type=_positive_int, default=224, help="input size used to find stages")
+    rank.add_argument("--every-conv", action="store_true", help="every conv of each stage, not just the last")
+    rank.add_argument("--json", action="store_true", help="print one JSON object")
+    rank.set_defaults(run=_rank)
 
     hw = sub.add_parser("hardware", help="the device catalog and the detected device")
     hw.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")

@@ -12,12 +12,23 @@ from torch import nn
 __all__ = ["create_model"]
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """A timm model by name with random weights, in eval mode."""
+def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
+    """A timm model by name, in eval mode: random weights unless ``pretrained``.
+
+    ``pretrained=True`` uses timm's weights from the local cache, or downloads them when the
+    environment allows (``HF_HUB_OFFLINE=1``, set for the book, forbids it); failing that it raises
+    one clear ``ValueError`` so callers can take their documented fallback.
+    """
     import timm
 
     if not isinstance(name, str) or name not in timm.list_models():
         close = difflib.get_close_matches(str(name), timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"model: got {name!r}, expected a timm model name (timm.list_models()){hint}")
-    return timm.create_model(name, pretrained=False, **kwargs).eval()
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, **kwargs).eval()
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs).eval()
+    except Exception as err:  # noqa: BLE001 - hub, network and file errors all mean "not available"
+        raise ValueError(f"pretrained weights for {name!r} are not available here "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from err

@@ -35,3 +35,19 @@ def test_bad_model_and_dtype(capsys):
     with pytest.raises(SystemExit):
         main(["costs", "resnet18", "--batch", "0"])
     assert "got 0, expected a positive integer" in capsys.readouterr().err
+
+
+def test_rank_json_and_checkpoint(capsys, tmp_path):
+    import torch
+
+    from gpuefficient.models import create_model
+
+    model = create_model("resnet18")
+    torch.nn.init.zeros_(model.layer4[1].conv2.weight[256:])  # half the filters: rank <= 256
+    torch.save(model.state_dict(), tmp_path / "r18.pt")
+    assert main(["rank", "resnet18", "--resolution", "64", "--weights", str(tmp_path / "r18.pt"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["weights"].startswith("checkpoint") and len(data["stages"]) == 4
+    assert data["stages"][3]["rank99"] <= 256 < data["stages"][2]["max_rank"] + 1
+    assert main(["rank", "resnet18", "--weights", str(tmp_path / "missing.pt")]) == 2
+    assert "expected an existing checkpoint file" in capsys.readouterr().err
