@@ -5,7 +5,7 @@ Every figure here is copied from the paper named in the table's docstring; the b
 """
 from __future__ import annotations
 
-__all__ = ["EFFICIENTNET_X_TABLE3", "TABLE3_COLUMNS", "V100_FP16_CMR", "table3_rows"]
+__all__ = ["EFFICIENTNET_X_TABLE3", "TABLE3_COLUMNS", "V100_FP16_CMR", "GENET_TABLE2", "table3_rows"]
 
 #: EfficientNet-X (Li et al., CVPR 2021), Table 3. ``gmacs`` is the paper's "#FLOPs (Billion)",
 #: which its footnote defines as multiply-adds; ``intensity`` (Ops/Byte) and ``efficiency`` (E)
@@ -52,3 +52,15 @@ V100_FP16_CMR = 139
 def table3_rows() -> list[dict]:
     """EfficientNet-X Table 3 as a list of dicts (columns in ``TABLE3_COLUMNS``)."""
     return [dict(zip(TABLE3_COLUMNS, row)) for row in EFFICIENTNET_X_TABLE3]
+
+#: GENet (Lin et al.), Table 2: the super-blocks after the stem of GENet-light/normal/large, as
+#: (block type, depth, width, stride, kernel, r). r is relative to the block's output width.
+#: The stem (a 3x3 stride-2 conv) and the final 1x1 conv are left out.
+GENET_TABLE2 = {
+    "light": [("xx", 1, 48, 2, 3, 1), ("xx", 3, 48, 2, 3, 1), ("bl", 7, 384, 2, 3, 0.25),
+              ("dw", 2, 560, 2, 3, 3), ("dw", 1, 256, 1, 3, 3)],
+    "normal": [("xx", 1, 128, 2, 3, 1), ("xx", 2, 192, 2, 3, 1), ("bl", 6, 640, 2, 3, 0.25),
+               ("dw", 4, 640, 2, 3, 3), ("dw", 1, 640, 1, 3, 3)],
+    "large": [("xx", 1, 128, 2, 3, 1), ("xx", 2, 192, 2, 3, 1), ("bl", 6, 640, 2, 3, 0.25),
+              ("dw", 5, 640, 2, 3, 3), ("dw", 4, 640, 1, 3, 3)],
+}

@@ -20,3 +20,20 @@ def test_table3_transcription_matches_the_paper_text():
         assert float(cells[5].rstrip("%")) / 100 == pytest.approx(row["efficiency"]), row["model"]
         tpu, gpu = (float(v) for v in cells[6].split("/"))
         assert (tpu, gpu) == (row["tpu_ms"], row["gpu_ms"]), row["model"]
+
+
+GENET = PAPER.with_name("004_76a849da0b638f60.txt")
+
+
+@pytest.mark.skipif(not GENET.exists(), reason="the papers' text (../shared/papers) is not beside this checkout")
+def test_genet_table2_transcription():
+    from gpuefficient.papers import GENET_TABLE2
+
+    text = GENET.read_text()
+    rows = text[text.index("type\td\tc\ts\tk\tr"):text.index("FLOPs\t\t552")].splitlines()[1:]
+    cells = [row.split("\t") for row in rows if row.split("\t")[0] in ("XX", "$_{ m BL}$", "DW")]
+    for v, variant in enumerate(("light", "normal", "large")):
+        ours = [(d, c, s, k, r) for _, d, c, s, k, r in GENET_TABLE2[variant]]
+        paper = [tuple(float(x) for x in row[1 + 5 * v:6 + 5 * v]) for row in cells]
+        assert ours == paper, variant
+        assert [b for b, *_ in GENET_TABLE2[variant]] == ["xx", "xx", "bl", "dw", "dw"]
