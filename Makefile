@@ -42,7 +42,7 @@ test-fast: env
 
 ## On a GPU machine: every chapter in full mode, measurements written under results/.
 results: env
-	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.notebooks --quick 0 --results-dir results $(if $(DEVICE),--device $(DEVICE),)
+	scripts/gpu_full_run.sh results
 
 clean:
 	rm -rf _build

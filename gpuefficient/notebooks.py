@@ -5,16 +5,22 @@ beside it (a build artefact, ignored by git) that Jupyter Book then renders with
 again. Parameters go in through papermill's ``parameters`` cell: ``device`` and ``quick`` default
 to the notebook's own ``"auto"``/``None`` (CUDA in full mode when present, else CPU in quick mode).
 A failing notebook does not stop the others; the command exits non-zero if any failed.
+
+``--script`` runs the code cells in this Python process instead, without Jupyter, papermill or
+jupytext (cells tagged ``interactive`` are skipped, outputs are printed, figures are not shown):
+for bare GPU machines that have torch and timm but not the book's tools.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["find_notebooks", "execute", "main"]
+__all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -53,6 +59,46 @@ def execute(source: Path, output: Path | None = None, parameters: dict | None = 
     return time.perf_counter() - start
 
 
+_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(?P<body>.*?)^```\s*$", re.S | re.M)
+_TAGS = re.compile(r"\A:tags:\s*\[(?P<tags>[^\]]*)\]\s*\n")
+
+
+def code_cells(source: Path) -> list[tuple[set[str], str]]:
+    """The (tags, code) of each code cell of a MyST-markdown notebook, in order."""
+    cells = []
+    for match in _CELL.finditer(Path(source).read_text(encoding="utf-8")):
+        body, tags = match["body"], set()
+        found = _TAGS.match(body)
+        if found:
+            tags = {t.strip().strip("'\"") for t in found["tags"].split(",") if t.strip()}
+            body = body[found.end():]
+        cells.append((tags, body))
+    return cells
+
+
+def run_as_script(source: Path, parameters: dict | None = None) -> float:
+    """Run a notebook's code cells in-process (no Jupyter); ``parameters`` override the parameters cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    source = Path(source).resolve()
+    if not source.is_file():
+        raise ValueError(f"source: got {str(source)!r}, expected an existing notebook file")
+    namespace = {"__name__": "__main__", "display": print}
+    start = time.perf_counter()
+    with contextlib.chdir(source.parent):
+        for tags, code in code_cells(source):
+            if "interactive" in tags:
+                continue
+            exec(compile(code, f"{source.name}", "exec"), namespace)  # noqa: S102 - the book's own cells
+            if "parameters" in tags:
+                namespace.update(parameters or {})
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    return time.perf_counter() - start
+
+
 def _parameters(args) -> dict:
     params = {}
     if args.quick is not None:
@@ -71,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="", help="auto, cpu or cuda (default: the notebook's 'auto')")
     parser.add_argument("--results-dir", default="", help="where full runs write their measurements")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    parser.add_argument("--script", action="store_true", help="run cells in-process, without Jupyter (bare GPU box)")
     args = parser.parse_args(argv)
 
     sources = find_notebooks()
@@ -85,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for source in sources:
         try:
-            seconds = execute(source, parameters=params, timeout=args.timeout)
+            seconds = (run_as_script(source, params) if args.script
+                       else execute(source, parameters=params, timeout=args.timeout))
             print(f"{source.name}: executed in {seconds:.1f} s {params or ''}", flush=True)
         except Exception as err:  # noqa: BLE001 - report every failing notebook, then fail
             failed.append(source.name)

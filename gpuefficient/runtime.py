@@ -9,7 +9,7 @@ import torch
 
 from gpuefficient.latency import device_name, resolve_device
 
-__all__ = ["Runtime", "setup"]
+__all__ = ["Runtime", "setup", "glue"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,12 @@ def setup(device="auto", quick=None, seed: int = 0) -> Runtime:
         print(f"{missing}running on the CPU ({runtime.device_name}) in {mode}; "
               "GPU reference results from results/ are shown where present.")
     return runtime
+
+
+def glue(name: str, value, display: bool = False):
+    """``myst_nb.glue`` where the book's tools are installed, else a no-op (script mode on a bare GPU box)."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return None
+    return myst_glue(name, value, display=display)

@@ -40,3 +40,16 @@ def test_find_notebooks_in_reading_order_and_executor_errors(tmp_path):
     with pytest.raises(SystemExit):
         main(["no_such_chapter"])
     assert (ROOT / "_toc.yml").exists()
+
+
+def test_script_mode_runs_cells_with_parameters_and_skips_interactive(tmp_path, capsys):
+    from gpuefficient.notebooks import code_cells, run_as_script
+
+    source = tmp_path / "nb.md"
+    source.write_text(
+        "---\njupytext: {}\n---\n# T\n\n```{code-cell} ipython3\n:tags: [parameters]\n\nx = 1\n```\n\ntext\n\n"
+        "```{code-cell} ipython3\nprint('x is', x)\nopen('out.txt', 'w').write(str(x))\n```\n\n"
+        "```{code-cell} ipython3\n:tags: [interactive]\n\nraise RuntimeError('needs a live kernel')\n```\n")
+    assert [tags for tags, _ in code_cells(source)] == [{"parameters"}, set(), {"interactive"}]
+    run_as_script(source, {"x": 5})
+    assert "x is 5" in capsys.readouterr().out and (tmp_path / "out.txt").read_text() == "5"
