@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpuefficient costs|rank|hardware ...`` for the most common jobs."""
+"""Command line: ``python -m gpuefficient costs|rank|zoo|hardware ...`` for the most common jobs."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +65,36 @@ def _rank(args) -> int:
     return 0
 
 
+def _zoo(args) -> int:
+    from gpuefficient import zoo
+    from gpuefficient.costs import analyze
+    from gpuefficient.models import create_model
+
+    if args.action == "list":
+        for name in zoo.names():
+            print(f"{name:16s} {zoo.get(name).spec.source}")
+        return 0
+    if not args.name:
+        raise ValueError("zoo show: expected a NAME, one of " + ", ".join(zoo.names()))
+    entry = zoo.get(args.name)
+    res = entry.spec.resolution
+    report = analyze(create_model(args.name), (1, 3, res, res), name=args.name)
+    data = {"name": entry.name, "source": entry.spec.source, "resolution": res, "params": report.params,
+            "macs": report.macs, "flops": report.flops, "paper": entry.paper,
+            "timm_equivalent": entry.timm_equivalent, "spec": entry.spec.to_dict()}
+    if args.json:
+        json.dump(data, sys.stdout)
+        print()
+        return 0
+    print(f"{entry.name}: {entry.spec.source}")
+    print(f"ours  @{res}: {report.params / 1e6:.2f} M params, {report.macs / 1e9:.3f} GMACs")
+    paper = entry.paper
+    print(f"paper @{paper.get('resolution')}: {paper.get('params', float('nan')) / 1e6:.2f} M params, "
+          f"{paper.get('macs', float('nan')) / 1e9:.3f} GMACs ({paper.get('table', '')})")
+    print(entry.spec.to_yaml())
+    return 0
+
+
 def _hardware(args) -> int:
     from gpuefficient import hardware
 
@@ -109,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     costs = sub.add_parser("costs", help="per-layer FLOPs, bytes and arithmetic intensity of a model")
-    costs.add_argument("model", help="a timm model name, e.g. resnet50")
+    costs.add_argument("model", help="a zoo or timm model name, e.g. genet_normal or resnet50")
     costs.add_argument("--resolution", type=_positive_int, default=224, help="input height = width (default 224)")
     costs.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
     costs.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
@@ -118,13 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     costs.set_defaults(run=_costs)
 
     rank = sub.add_parser("rank", help="per-stage singular-value spectra of a model's conv kernels (GENet)")
-    rank.add_argument("model", help="a timm model name, e.g. resnet18")
+    rank.add_argument("model", help="a zoo or timm model name, e.g. resnet18")
     rank.add_argument("--weights", help="a local checkpoint (state dict) to load, weights_only")
     rank.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (cache or download)")
     rank.add_argument("--resolution", type=_positive_int, default=224, help="input size used to find stages")
     rank.add_argument("--every-conv", action="store_true", help="every conv of each stage, not just the last")
     rank.add_argument("--json", action="store_true", help="print one JSON object")
     rank.set_defaults(run=_rank)
+
+    zoo = sub.add_parser("zoo", help="the papers' networks built from specs: list, or show one")
+    zoo.add_argument("action", choices=("list", "show"))
+    zoo.add_argument("name", nargs="?", help="a zoo name (for show)")
+    zoo.add_argument("--json", action="store_true", help="print one JSON object")
+    zoo.set_defaults(run=_zoo)
 
     hw = sub.add_parser("hardware", help="the device catalog and the detected device")
     hw.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")

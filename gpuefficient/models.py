@@ -13,7 +13,10 @@ __all__ = ["create_model"]
 
 
 def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
-    """A timm model by name, in eval mode: random weights unless ``pretrained``.
+    """A zoo network (``gpuefficient.zoo``) or a timm model by name, in eval mode.
+
+    Zoo networks are built from their spec with random weights. timm models have random weights
+    unless ``pretrained``.
 
     ``pretrained=True`` uses timm's weights from the local cache, or downloads them when the
     environment allows (``HF_HUB_OFFLINE=1``, set for the book, forbids it); failing that it raises
@@ -21,10 +24,17 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
     """
     import timm
 
+    from gpuefficient import zoo
+    from gpuefficient.builder import build
+
+    if name in zoo.ZOO:
+        if pretrained:
+            raise ValueError(f"pretrained weights for {name!r}: zoo networks have none here; load a checkpoint")
+        return build(zoo.get(name).spec).eval()
     if not isinstance(name, str) or name not in timm.list_models():
         close = difflib.get_close_matches(str(name), timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"model: got {name!r}, expected a timm model name (timm.list_models()){hint}")
+        raise ValueError(f"model: got {name!r}, expected a zoo name {zoo.names()} or a timm model name{hint}")
     if not pretrained:
         return timm.create_model(name, pretrained=False, **kwargs).eval()
     try:

@@ -51,3 +51,15 @@ def test_rank_json_and_checkpoint(capsys, tmp_path):
     assert data["stages"][3]["rank99"] <= 256 < data["stages"][2]["max_rank"] + 1
     assert main(["rank", "resnet18", "--weights", str(tmp_path / "missing.pt")]) == 2
     assert "expected an existing checkpoint file" in capsys.readouterr().err
+
+
+def test_zoo_list_show_and_zoo_names_in_costs(capsys):
+    assert main(["zoo", "list"]) == 0
+    assert "genet_normal" in capsys.readouterr().out
+    assert main(["zoo", "show", "genet_light", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["params"] == 8_173_761 and data["paper"]["params"] == 8.17e6 and data["resolution"] == 192
+    assert main(["costs", "genet_light", "--resolution", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 8_173_761
+    assert main(["zoo", "show"]) == 2
+    assert "expected a NAME" in capsys.readouterr().err
