@@ -19,7 +19,7 @@ def test_zoo_numbers_within_two_percent_of_the_paper(name):
 
 
 @pytest.mark.parametrize("name", names())
-def test_genet_equals_timm_gernet_after_weight_transfer(name):
+def test_zoo_network_equals_its_timm_equivalent_after_weight_transfer(name):
     entry = get(name)
     ours, theirs = create_model(name), timm.create_model(entry.timm_equivalent, pretrained=False).eval()
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
@@ -42,6 +42,6 @@ def test_transfer_rejects_different_networks():
 
 
 def test_unknown_zoo_name():
-    with pytest.raises(ValueError, match=r"zoo: got 'genet_huge', expected one of \['genet_large'"):
+    with pytest.raises(ValueError, match=r"zoo: got 'genet_huge', expected one of \['efficientnet_b0', 'genet_large'"):
         get("genet_huge")
-    assert set(ZOO) == {"genet_light", "genet_normal", "genet_large"}
+    assert set(ZOO) == {"efficientnet_b0", "genet_light", "genet_normal", "genet_large"}
