@@ -2,8 +2,12 @@
 
 Modules, one job each: ``costs`` (per-layer FLOPs, bytes, intensity), ``hardware`` (device
 catalog and measured ceilings), ``roofline`` (roofline and EfficientNet-X latency model),
-``latency`` (the timing core), ``spec``/``blocks``/``builder`` (architectures as data),
-``models`` (names to modules), ``plotting`` and ``notebooks`` (the book's figures and executor).
-Import the module you need; nothing heavy is imported here.
+``latency`` (the timing core), ``block_profile`` (GENet's profiling networks), ``spec``,
+``blocks`` and ``builder`` (architectures as data), ``zoo`` (the papers' networks as specs),
+``transfer`` (weights between implementations), ``rank`` (singular values of conv kernels),
+``data`` and ``training`` (offline procedural dataset, small trainer), ``models`` (names to
+modules), ``papers`` (cited numbers), ``results`` (atomic result files), and the book's plumbing:
+``runtime``, ``claims``, ``plotting``, ``notebooks``. Import the module you need; nothing heavy
+is imported here.
 """
 __version__ = "0.1.0"
