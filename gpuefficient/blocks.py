@@ -1,8 +1,8 @@
-"""Building blocks of the papers' networks, each an ``nn.Module`` with a uniform constructor.
+"""Building blocks of the papers' networks (EfficientNet-X, GPUNet, GENet) as ``nn.Module``s.
 
-Every block takes ``(in_ch, out_ch, kernel, stride, expansion, se_ratio, activation)`` so that
-one builder can assemble any stage from a spec; see ``spec.py`` for what ``expansion`` is
-relative to in each block type.
+Each block class has the signature natural to it; ``BLOCKS`` maps every block name of a spec to
+a factory with one uniform signature, so that one builder can assemble any stage. See ``spec.py``
+for what ``expansion`` is relative to in each block type.
 """
 from __future__ import annotations
 
@@ -14,32 +14,33 @@ from torch import nn
 __all__ = ["ACTIVATIONS", "BLOCKS", "make_activation", "make_block", "ConvBnAct", "SqueezeExcite", "MBConv",
            "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BLBlock", "DWBlock"]
 
+# name -> factory taking the channel count (only PReLU uses it: one learned slope per channel)
 ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
-    "relu": lambda c: nn.ReLU(inplace=True),
-    "relu6": lambda c: nn.ReLU6(inplace=True),
-    "silu": lambda c: nn.SiLU(inplace=True),
-    "swish": lambda c: nn.SiLU(inplace=True),
-    "hardswish": lambda c: nn.Hardswish(inplace=True),
-    "gelu": lambda c: nn.GELU(),
-    "sigmoid": lambda c: nn.Sigmoid(),
-    "prelu": lambda c: nn.PReLU(c),
-    "identity": lambda c: nn.Identity(),
+    "relu": lambda channels: nn.ReLU(inplace=True),
+    "relu6": lambda channels: nn.ReLU6(inplace=True),
+    "silu": lambda channels: nn.SiLU(inplace=True),
+    "swish": lambda channels: nn.SiLU(inplace=True),
+    "hardswish": lambda channels: nn.Hardswish(inplace=True),
+    "gelu": lambda channels: nn.GELU(),
+    "sigmoid": lambda channels: nn.Sigmoid(),
+    "prelu": lambda channels: nn.PReLU(channels),
+    "identity": lambda channels: nn.Identity(),
 }
 
 
 def make_activation(name: str, channels: int) -> nn.Module:
-    """The activation called ``name`` (``prelu`` learns one slope per channel)."""
+    """The activation called ``name`` for a tensor of ``channels`` channels."""
     if name not in ACTIVATIONS:
         raise ValueError(f"activation: got {name!r}, expected one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name](channels)
 
 
-def _mid(width: int, ratio: float) -> int:
-    return max(1, round(width * ratio))
+def _width(channels: int, ratio: float) -> int:
+    return max(1, round(channels * ratio))
 
 
 class ConvBnAct(nn.Sequential):
-    """KxK convolution (no bias, same padding) + batch norm + activation."""
+    """KxK convolution (no bias, same padding unless given) + batch norm + activation."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
                  activation: str = "relu", padding: int | None = None):
@@ -51,30 +52,33 @@ class ConvBnAct(nn.Sequential):
 
 
 class SqueezeExcite(nn.Module):
-    """Channel attention: pool, reduce, activate, expand, sigmoid gate (Hu et al.; EfficientNet's SE)."""
+    """Channel attention: pool, 1x1 reduce, activate, 1x1 expand, gate, rescale the input.
 
-    def __init__(self, channels: int, se_channels: int, activation: str = "relu"):
+    Hu et al. (SENet) as used in EfficientNet's MBConv and GPUNet's search space.
+    """
+
+    def __init__(self, channels: int, se_channels: int, activation: str = "relu", gate: str = "sigmoid"):
         super().__init__()
         self.reduce = nn.Conv2d(channels, se_channels, 1)
         self.act = make_activation(activation, se_channels)
         self.expand = nn.Conv2d(se_channels, channels, 1)
-        self.gate = nn.Sigmoid()
+        self.gate = make_activation(gate, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.gate(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
-        return x * scale
+        return x * self.gate(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
 
 
 def _se(channels: int, in_ch: int, se_ratio: float, activation: str) -> nn.Module:
-    """SE on ``channels`` with width ``in_ch * se_ratio`` (EfficientNet/GPUNet convention), or none."""
+    """SE on ``channels`` of width ``int(in_ch * se_ratio)`` (EfficientNet/GPUNet convention), or none."""
     return SqueezeExcite(channels, max(1, int(in_ch * se_ratio)), activation) if se_ratio else nn.Identity()
 
 
-class _Residual(nn.Module):
-    """Adds the input to the branch's output when shapes allow (EfficientNet: no projection)."""
+class _InvertedResidual(nn.Module):
+    """Adds the input to ``branch``'s output when stride and width allow (EfficientNet: no projection)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int):
+    def __init__(self, in_ch: int, out_ch: int, stride: int, branch: list[nn.Module]):
         super().__init__()
+        self.branch = nn.Sequential(*branch)
         self.has_skip = stride == 1 and in_ch == out_ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,52 +86,59 @@ class _Residual(nn.Module):
         return out + x if self.has_skip else out
 
 
-class MBConv(_Residual):
-    """Inverted bottleneck: 1x1 expand, KxK depthwise, SE, 1x1 project (MobileNetV2, EfficientNet)."""
+class MBConv(_InvertedResidual):
+    """Inverted bottleneck: 1x1 expand (none at expansion 1), KxK depthwise, SE, linear 1x1 project.
 
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=6.0, se_ratio=0.0, activation="silu"):
-        super().__init__(in_ch, out_ch, stride)
-        mid = _mid(in_ch, expansion)
-        layers = [ConvBnAct(in_ch, mid, 1, activation=activation)] if mid != in_ch else []
-        layers += [ConvBnAct(mid, mid, kernel, stride, groups=mid, activation=activation),
-                   _se(mid, in_ch, se_ratio, activation),
-                   ConvBnAct(mid, out_ch, 1, activation="identity")]
-        self.branch = nn.Sequential(*layers)
-
-
-class FusedMBConv(_Residual):
-    """Fused MBConv: the 1x1 expand and KxK depthwise become one KxK conv (EfficientNet-X Sec. 3.2).
-
-    With expansion 1 it is a single KxK conv-BN-act from input to output (EfficientNetV2).
+    MobileNetV2 / EfficientNet (Tan and Le 2019), the baseline block of EfficientNet-X and GPUNet.
     """
 
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=6.0, se_ratio=0.0, activation="silu"):
-        super().__init__(in_ch, out_ch, stride)
-        mid = _mid(in_ch, expansion)
-        if mid == in_ch:
-            layers = [ConvBnAct(in_ch, out_ch, kernel, stride, activation=activation),
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float,
+                 se_ratio: float = 0.0, activation: str = "relu"):
+        mid = _width(in_ch, expansion)
+        expand = [ConvBnAct(in_ch, mid, 1, activation=activation)] if expansion != 1 else []
+        super().__init__(in_ch, out_ch, stride, [
+            *expand,
+            ConvBnAct(mid, mid, kernel, stride, groups=mid, activation=activation),
+            _se(mid, in_ch, se_ratio, activation),
+            ConvBnAct(mid, out_ch, 1, activation="identity")])
+
+
+class FusedMBConv(_InvertedResidual):
+    """Fused MBConv: one full KxK conv replaces the 1x1 expand and the depthwise KxK; SE; linear 1x1 project.
+
+    EfficientNet-X Sec. 3.2 (and EfficientNetV2); at expansion 1 it is a single KxK conv-BN-act.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float,
+                 se_ratio: float = 0.0, activation: str = "relu"):
+        if expansion == 1:
+            branch = [ConvBnAct(in_ch, out_ch, kernel, stride, activation=activation),
                       _se(out_ch, in_ch, se_ratio, activation)]
         else:
-            layers = [ConvBnAct(in_ch, mid, kernel, stride, activation=activation),
+            mid = _width(in_ch, expansion)
+            branch = [ConvBnAct(in_ch, mid, kernel, stride, activation=activation),
                       _se(mid, in_ch, se_ratio, activation),
                       ConvBnAct(mid, out_ch, 1, activation="identity")]
-        self.branch = nn.Sequential(*layers)
+        super().__init__(in_ch, out_ch, stride, branch)
 
 
 class SpaceToDepthConv(ConvBnAct):
-    """Trainable space-to-depth: an n x n conv with stride n (EfficientNet-X Sec. 3.1).
+    """Trainable space-to-depth: an n x n conv with stride n + BN + act, H x W x C -> H/n x W/n x C'.
 
-    It turns H x W x C into H/n x W/n x C' (typically C' = C n^2) as a convolution, which GPUs and
-    TPUs run at high intensity, instead of a memory-copy reshape.
+    EfficientNet-X Sec. 3.1: a convolution (high intensity, and it learns) instead of a memory-copy
+    reshape; typically C' = C n^2.
     """
 
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=1.0, se_ratio=0.0, activation="relu"):
-        super().__init__(in_ch, out_ch, kernel, stride, activation=activation, padding=0)
+    def __init__(self, in_ch: int, out_ch: int, block_size: int, activation: str = "relu"):
+        super().__init__(in_ch, out_ch, block_size, block_size, activation=activation, padding=0)
 
 
 class _GENetBlock(nn.Module):
-    """GENet's residual wrapper (Sec. 3.1, Fig. 1): identity, or a strided 1x1 conv-BN projection
-    when the shape changes; the activation follows the addition, as in ResNet."""
+    """GENet's residual wrapper: ``act(branch(x) + shortcut(x))``.
+
+    GENet Sec. 3.1, Fig. 1(c): the shortcut is the identity, or a 1x1 conv-BN with the stride when
+    the shape changes; the activation follows the addition, as in ResNet.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, activation: str, branch: list[nn.Module]):
         super().__init__()
@@ -141,19 +152,25 @@ class _GENetBlock(nn.Module):
 
 
 class XXBlock(_GENetBlock):
-    """GENet XX block: two full KxK convolutions (the ResNet basic block); the first strides."""
+    """GENet XX block: two full KxK convs (the ResNet basic block); the first one strides.
 
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=1.0, se_ratio=0.0, activation="relu"):
+    GENet Sec. 3.1, Fig. 1(b).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, activation: str = "relu"):
         super().__init__(in_ch, out_ch, stride, activation, [
             ConvBnAct(in_ch, out_ch, kernel, stride, activation=activation),
             ConvBnAct(out_ch, out_ch, kernel, activation="identity")])
 
 
 class BLBlock(_GENetBlock):
-    """GENet BL block: 1x1 to r x out, full KxK (strided), 1x1 to out; r <= 1 is a bottleneck."""
+    """GENet BL block: 1x1 to ``ratio`` x out, full KxK (strided), 1x1 to out; ratio <= 1 is a bottleneck.
 
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=0.25, se_ratio=0.0, activation="relu"):
-        mid = _mid(out_ch, expansion)
+    GENet Sec. 3.1, Fig. 1(b); down-sampling at the first k > 1 conv.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, ratio: float, activation: str = "relu"):
+        mid = _width(out_ch, ratio)
         super().__init__(in_ch, out_ch, stride, activation, [
             ConvBnAct(in_ch, mid, 1, activation=activation),
             ConvBnAct(mid, mid, kernel, stride, activation=activation),
@@ -161,32 +178,35 @@ class BLBlock(_GENetBlock):
 
 
 class DWBlock(_GENetBlock):
-    """GENet DW block: 1x1 to r x out, depthwise KxK (strided), 1x1 to out; r >= 1 inverts the bottleneck."""
+    """GENet DW block: 1x1 to ``ratio`` x out, depthwise KxK (strided), 1x1 to out; ratio >= 1 is inverted.
 
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=3.0, se_ratio=0.0, activation="relu"):
-        mid = _mid(out_ch, expansion)
+    GENet Sec. 3.1, Fig. 1(b); down-sampling at the first k > 1 conv.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, ratio: float, activation: str = "relu"):
+        mid = _width(out_ch, ratio)
         super().__init__(in_ch, out_ch, stride, activation, [
             ConvBnAct(in_ch, mid, 1, activation=activation),
             ConvBnAct(mid, mid, kernel, stride, groups=mid, activation=activation),
             ConvBnAct(mid, out_ch, 1, activation="identity")])
 
 
-class _PlainConv(ConvBnAct):
-    """A plain conv-BN-act layer as a stage block (no residual)."""
-
-    def __init__(self, in_ch, out_ch, kernel, stride, expansion=1.0, se_ratio=0.0, activation="relu"):
-        super().__init__(in_ch, out_ch, kernel, stride, activation=activation)
-
-
-BLOCKS: dict[str, type[nn.Module]] = {
-    "conv": _PlainConv, "mbconv": MBConv, "fused_mbconv": FusedMBConv, "space_to_depth": SpaceToDepthConv,
-    "xx": XXBlock, "bl": BLBlock, "dw": DWBlock,
+# Spec block name -> factory(in_ch, out_ch, kernel, stride, expansion, se_ratio, activation).
+# Arguments a block does not use are dropped here; StageSpec rejects non-default values for them.
+BLOCKS: dict[str, Callable[[int, int, int, int, float, float, str], nn.Module]] = {
+    "conv": lambda i, o, kernel, stride, expansion, se, act: ConvBnAct(i, o, kernel, stride, activation=act),
+    "mbconv": MBConv,
+    "fused_mbconv": FusedMBConv,
+    "space_to_depth": lambda i, o, kernel, stride, expansion, se, act: SpaceToDepthConv(i, o, stride, act),
+    "xx": lambda i, o, kernel, stride, expansion, se, act: XXBlock(i, o, kernel, stride, act),
+    "bl": lambda i, o, kernel, stride, expansion, se, act: BLBlock(i, o, kernel, stride, expansion, act),
+    "dw": lambda i, o, kernel, stride, expansion, se, act: DWBlock(i, o, kernel, stride, expansion, act),
 }
 
 
 def make_block(block: str, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float = 1.0,
                se_ratio: float = 0.0, activation: str = "relu") -> nn.Module:
-    """One block of type ``block`` (a key of ``BLOCKS``) with the uniform signature."""
+    """One block of type ``block`` (a key of ``BLOCKS``), from a stage's fields."""
     if block not in BLOCKS:
         raise ValueError(f"block: got {block!r}, expected one of {sorted(BLOCKS)}")
     return BLOCKS[block](in_ch, out_ch, kernel, stride, expansion, se_ratio, activation)

@@ -28,7 +28,10 @@ class Head(nn.Module):
 
 
 class Network(nn.Module):
-    """A network built from a ``NetworkSpec``: ``stem``, ``stages`` (one Sequential each), ``head``."""
+    """A network built from a ``NetworkSpec``: ``stem``, ``stages`` (one Sequential each), ``head``.
+
+    Module names read ``stages.<stage>.<block>.<layer>``; stage i's input width is stage i-1's output.
+    """
 
     def __init__(self, spec: NetworkSpec):
         super().__init__()
@@ -38,15 +41,15 @@ class Network(nn.Module):
         stages, width = [], spec.stem.out_channels
         for stage in spec.stages:
             blocks = []
-            for i in range(stage.depth):
+            for index in range(stage.depth):  # only the first block strides
                 blocks.append(make_block(stage.block, width, stage.out_channels, stage.kernel,
-                                         stage.stride if i == 0 else 1, stage.expansion, stage.se_ratio,
+                                         stage.stride if index == 0 else 1, stage.expansion, stage.se_ratio,
                                          stage.activation))
                 width = stage.out_channels
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        h = spec.head
-        self.head = Head(width, h.channels, h.activation, h.num_classes, h.dropout)
+        head = spec.head
+        self.head = Head(width, head.channels, head.activation, head.num_classes, head.dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -64,6 +67,7 @@ class Network(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map (before the head)."""
         return self.stages(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,20 +50,26 @@ class SpecError(ValueError):
 
 
 def _int(path: str, value, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An int (not a bool, not a float such as 3.0) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise SpecError(path, f"got {value!r}, expected an integer >= {low}")
-    if value < low:
-        raise SpecError(path, f"got {value!r}, expected an integer >= {low}")
+
+
+def _stride(path: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (1, 2):
+        raise SpecError(path, f"got {value!r}, expected one of [1, 2]")
 
 
 def _number(path: str, value, expected: str, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not ok(value)):
         raise SpecError(path, f"got {value!r}, expected {expected}")
 
 
 def _choice(path: str, value, choices) -> None:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    """One of the registry names ``choices``, with the closest one suggested."""
+    if not isinstance(value, str) or value not in choices:
+        close = difflib.get_close_matches(str(value), list(choices), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError(path, f"got {value!r}, expected one of {sorted(choices)}{hint}")
 
@@ -75,7 +82,7 @@ def _odd_kernel(path: str, kernel) -> None:
 
 def _from_dict(cls, data, path: str):
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a suggestion."""
-    if dataclasses.is_dataclass(data) and isinstance(data, cls):
+    if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
         raise SpecError(path, f"got {type(data).__name__} {data!r}, expected a mapping of {cls.__name__} fields")
@@ -105,10 +112,10 @@ class StemSpec:
     stride: int = 2
     activation: str = "relu"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _int("out_channels", self.out_channels)
         _odd_kernel("kernel", self.kernel)
-        _choice("stride", self.stride, (1, 2, 4))
+        _stride("stride", self.stride)
         _choice("activation", self.activation, ACTIVATIONS)
 
 
@@ -125,18 +132,19 @@ class StageSpec:
     se_ratio: float = 0.0
     activation: str = "relu"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _choice("block", self.block, BLOCKS)
         _int("depth", self.depth)
         _int("out_channels", self.out_channels)
         _choice("activation", self.activation, ACTIVATIONS)
         if self.block == "space_to_depth":
             _int("stride", self.stride, low=2)
+            _int("kernel", self.kernel)
             if self.kernel != self.stride:
                 raise SpecError("kernel", f"got {self.kernel!r}, expected kernel == stride ({self.stride}) for "
                                           "space_to_depth (an n x n convolution with stride n)")
         else:
-            _choice("stride", self.stride, (1, 2))
+            _stride("stride", self.stride)
             _odd_kernel("kernel", self.kernel)
         if self.block in EXPANSION_MEANING:
             _number("expansion", self.expansion, f"a number > 0 ({self.block} expansion is "
@@ -159,7 +167,7 @@ class HeadSpec:
     num_classes: int = 1000
     dropout: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.channels is not None:
             _int("channels", self.channels)
         _choice("activation", self.activation, ACTIVATIONS)
@@ -179,7 +187,7 @@ class NetworkSpec:
     resolution: int = 224
     source: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError("name", f"got {self.name!r}, expected a non-empty string")
         object.__setattr__(self, "stem", _from_dict(StemSpec, self.stem, "stem"))
@@ -188,6 +196,8 @@ class NetworkSpec:
         object.__setattr__(self, "stages", tuple(
             _from_dict(StageSpec, stage, f"stages[{i}]") for i, stage in enumerate(self.stages)))
         object.__setattr__(self, "head", _from_dict(HeadSpec, self.head, "head"))
+        if not isinstance(self.source, str):
+            raise SpecError("source", f"got {self.source!r}, expected a string citing the paper and table")
         _int("in_channels", self.in_channels)
         _int("resolution", self.resolution)
         if self.resolution % self.total_stride:
@@ -196,6 +206,7 @@ class NetworkSpec:
 
     @property
     def total_stride(self) -> int:
+        """Input resolution / final feature-map resolution: the product of the stem's and stages' strides."""
         stride = self.stem.stride
         for stage in self.stages:
             stride *= stage.stride
@@ -203,24 +214,37 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NetworkSpec":
+        """The spec of a mapping with this class's fields (nested mappings for stem, stages, head)."""
         return _from_dict(cls, data, "")
 
     @classmethod
     def from_yaml(cls, text_or_path: str | os.PathLike) -> "NetworkSpec":
-        """Load from a YAML file path or YAML text (``yaml.safe_load``: no code runs)."""
+        """Load from a YAML file (path-like, or a str naming an existing file) or from YAML text.
+
+        ``yaml.safe_load``: loading a spec runs no code.
+        """
         import yaml
 
-        if isinstance(text_or_path, os.PathLike) or (isinstance(text_or_path, str) and "\n" not in text_or_path
-                                                      and Path(text_or_path).is_file()):
-            text_or_path = Path(text_or_path).read_text(encoding="utf-8")
-        return cls.from_dict(yaml.safe_load(text_or_path))
+        is_file = isinstance(text_or_path, os.PathLike) or (
+            isinstance(text_or_path, str) and "\n" not in text_or_path and Path(text_or_path).is_file())
+        text = Path(text_or_path).read_text(encoding="utf-8") if is_file else text_or_path
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SpecError("", f"invalid YAML in {str(text_or_path)[:80]!r}: {err}") from err
+        if not is_file and not isinstance(data, dict) and "\n" not in str(text_or_path):
+            raise SpecError("", f"got {text_or_path!r}, expected a YAML file path (no such file) or YAML text "
+                                "of a mapping of NetworkSpec fields")
+        return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain dicts and lists, as ``from_dict`` takes them back."""
         data = dataclasses.asdict(self)
         data["stages"] = list(data["stages"])
         return data
 
     def to_yaml(self) -> str:
+        """YAML text that ``from_yaml`` reads back to an equal spec."""
         import yaml
 
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -228,5 +252,8 @@ class NetworkSpec:
     def replace_stage(self, index: int, **changes) -> "NetworkSpec":
         """A copy with stage ``index`` changed (e.g. ``replace_stage(2, block="fused_mbconv")``)."""
         stages = list(self.stages)
-        stages[index] = dataclasses.replace(stages[index], **changes)
+        try:
+            stages[index] = dataclasses.replace(stages[index], **changes)
+        except SpecError as err:
+            raise err.under(f"stages[{index}]") from None
         return dataclasses.replace(self, stages=tuple(stages))
