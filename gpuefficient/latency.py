@@ -12,7 +12,9 @@ import datetime as _dt
 import importlib.metadata
 import math
 import platform
+import shutil
 import statistics
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -28,6 +30,10 @@ __all__ = [
     "software_versions",
     "random_input",
     "trimmed_mean",
+    "gpu_state",
+    "is_out_of_memory",
+    "SweepPoint",
+    "sweep",
 ]
 
 
@@ -227,6 +233,7 @@ def measure(
     inner: int = 1,
     label: str = "",
     settings: dict[str, Any] | None = None,
+    flush_cache: bool = False,
 ) -> Measurement:
     """Time ``fn()`` on ``device``: ``warmup`` untimed calls, then ``repeats`` samples of ``inner`` calls.
 
@@ -235,6 +242,12 @@ def measure(
     and the GPU queue never drains between calls of one sample. On the CPU each sample is a
     ``perf_counter`` interval. ``fn`` should do the whole unit of work (e.g. ``lambda: model(x)``
     under ``torch.inference_mode()``) on inputs that already live on ``device``.
+
+    ``flush_cache=True`` measures cold caches: before every sample a buffer twice the size of the
+    L2 (GPU) or of a typical last-level cache (CPU, 64 MiB) is overwritten, outside the timed
+    interval, so weights and activations are re-read from memory. The default is warm caches,
+    which is what back-to-back inference sees. On CUDA the GPU's clocks, temperature, power and
+    throttle reasons after the samples are recorded (read-only) where NVML or nvidia-smi answers.
     """
     for name, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1), ("inner", inner, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -243,16 +256,18 @@ def measure(
         raise TypeError(f"fn: got {type(fn).__name__}, expected a callable taking no arguments")
     dev = resolve_device(device)
 
+    flush = _cache_flusher(dev) if flush_cache else None
     for _ in range(warmup):
         fn()
     if dev.type == "cuda":
-        times = _cuda_samples(fn, dev, repeats, inner)
+        times = _cuda_samples(fn, dev, repeats, inner, flush)
         timer = "cuda_event"
+        context = gpu_state(dev)
     else:
-        times = _cpu_samples(fn, repeats, inner)
+        times = _cpu_samples(fn, repeats, inner, flush)
         timer = "perf_counter"
-
-    context = {"threads": torch.get_num_threads()} if dev.type == "cpu" else {}
+        context = {"threads": torch.get_num_threads()}
+    context["cache"] = "cold (flushed before each sample)" if flush_cache else "warm"
     return Measurement(
         label=label,
         times_s=tuple(times),
@@ -266,9 +281,21 @@ def measure(
     )
 
 
-def _cpu_samples(fn, repeats: int, inner: int) -> list[float]:
+def _cache_flusher(dev: torch.device) -> Callable[[], None]:
+    """A function that evicts the caches by overwriting a buffer twice their size."""
+    if dev.type == "cuda":
+        size = 2 * max(getattr(torch.cuda.get_device_properties(dev), "L2_cache_size", 0), 64 << 20)
+    else:
+        size = 2 * (64 << 20)
+    buffer = torch.empty(size // 4, dtype=torch.float32, device=dev)
+    return lambda: buffer.fill_(1.0)
+
+
+def _cpu_samples(fn, repeats: int, inner: int, flush=None) -> list[float]:
     times = []
     for _ in range(repeats):
+        if flush is not None:
+            flush()
         start = time.perf_counter()
         for _ in range(inner):
             fn()
@@ -276,12 +303,14 @@ def _cpu_samples(fn, repeats: int, inner: int) -> list[float]:
     return times
 
 
-def _cuda_samples(fn, dev: torch.device, repeats: int, inner: int) -> list[float]:
+def _cuda_samples(fn, dev: torch.device, repeats: int, inner: int, flush=None) -> list[float]:
     with torch.cuda.device(dev):
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
         torch.cuda.synchronize(dev)  # nothing queued before us is timed
         for start, end in zip(starts, ends):
+            if flush is not None:
+                flush()  # queued before the start event: not timed
             start.record()
             for _ in range(inner):
                 fn()
@@ -308,3 +337,89 @@ def measure_model(model: torch.nn.Module, input_shape, *, dtype: torch.dtype = t
     with torch.inference_mode():
         return measure(lambda: model(x), device=dev, warmup=warmup, repeats=repeats,
                        label=label or type(model).__name__, settings=settings)
+
+
+_SMI_FIELDS = {  # nvidia-smi query field -> our name
+    "clocks.sm": "sm_clock_mhz",
+    "clocks.mem": "memory_clock_mhz",
+    "clocks.max.sm": "max_sm_clock_mhz",
+    "temperature.gpu": "temperature_c",
+    "power.draw": "power_w",
+    "pstate": "pstate",
+}
+
+
+def gpu_state(device: str | torch.device | None = "auto") -> dict[str, Any]:
+    """Clocks, temperature, power and active throttle reasons of a CUDA device, read-only.
+
+    A GPU that throttles (power, thermal) or sits at a low clock runs slower than its spec; the
+    state recorded with a measurement tells whether it was comparable. Uses ``nvidia-smi`` (a
+    query, never a setting); returns ``{"gpu_state": "unavailable: <why>"}`` when it cannot.
+    """
+    dev = resolve_device(device)
+    if dev.type != "cuda":
+        return {}
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return {"gpu_state": "unavailable: nvidia-smi not found"}
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    # Drivers >= 535 call throttle reasons "clocks_event_reasons"; older ones only know the old name.
+    for reasons in ("clocks_event_reasons.active", "clocks_throttle_reasons.active"):
+        fields = [*_SMI_FIELDS, reasons]
+        try:
+            out = subprocess.run([smi, f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits",
+                                  f"--id={index}"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return {"gpu_state": f"unavailable: {err}"}
+        if out.returncode == 0:
+            return _parse_smi(out.stdout, list(_SMI_FIELDS.values()) + ["throttle_reasons"])
+    return {"gpu_state": f"unavailable: nvidia-smi said {out.stdout.strip() or out.stderr.strip()}"[:200]}
+
+
+def _parse_smi(line: str, names: list[str]) -> dict[str, Any]:
+    """One CSV line of nvidia-smi values: numbers become floats, '[N/A]' becomes None."""
+    state: dict[str, Any] = {}
+    for name, cell in zip(names, (c.strip() for c in line.strip().split(","))):
+        try:
+            state[name] = float(cell)
+        except ValueError:
+            state[name] = None if cell in ("[N/A]", "N/A", "[Not Supported]") else cell
+    return state
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """True for CUDA and CPU allocation failures (which a sweep records and skips)."""
+    if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep: its parameter value and the measurement, or why it was skipped."""
+
+    value: Any
+    measurement: Measurement | None
+    skipped: str = ""
+
+
+def sweep(measure_at: Callable[[Any], Measurement], values, device="auto") -> list[SweepPoint]:
+    """``measure_at(v)`` for every value; an out-of-memory error skips that value and goes on.
+
+    Batch sweeps run into the memory limit at the large end; losing every point already measured
+    because the last one did not fit would be wasteful, so the failure is recorded instead. Other
+    errors propagate. On CUDA the allocator's cache is emptied after a failure.
+    """
+    dev = resolve_device(device)
+    points = []
+    for value in values:
+        try:
+            points.append(SweepPoint(value, measure_at(value)))
+        except Exception as err:  # noqa: BLE001 - only memory errors are swallowed, see below
+            if not is_out_of_memory(err):
+                raise
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+            points.append(SweepPoint(value, None, f"out of memory: {str(err).splitlines()[0][:160]}"))
+    return points

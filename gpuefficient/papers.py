@@ -5,7 +5,8 @@ Every figure here is copied from the paper named in the table's docstring; the b
 """
 from __future__ import annotations
 
-__all__ = ["EFFICIENTNET_X_TABLE3", "TABLE3_COLUMNS", "V100_FP16_CMR", "GENET_TABLE2", "table3_rows"]
+__all__ = ["EFFICIENTNET_X_TABLE3", "TABLE3_COLUMNS", "V100_FP16_CMR", "GENET_TABLE2", "GENET_TABLE7",
+           "GENET_TABLE7_BATCHES", "table3_rows", "genet_table7_rows"]
 
 #: EfficientNet-X (Li et al., CVPR 2021), Table 3. ``gmacs`` is the paper's "#FLOPs (Billion)",
 #: which its footnote defines as multiply-adds; ``intensity`` (Ops/Byte) and ``efficiency`` (E)
@@ -64,3 +65,33 @@ GENET_TABLE2 = {
     "large": [("xx", 1, 128, 2, 3, 1), ("xx", 2, 192, 2, 3, 1), ("bl", 6, 640, 2, 3, 0.25),
               ("dw", 5, 640, 2, 3, 3), ("dw", 4, 640, 1, 3, 3)],
 }
+
+#: GENet (Lin et al.), Table 7: latency in ms per image on a V100, FP16, at batch sizes 1..64, for
+#: the networks that timm or our zoo can build (``timm``: the equivalent model name; GENet's own
+#: nets map to timm's gernet_s/m/l, which are the same architectures). The paper's latencies
+#: are per image: batch time divided by batch size.
+GENET_TABLE7_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+GENET_TABLE7 = {
+    # model:            (timm,             top1, ms/image at batch 1, 2, 4, 8, 16, 32, 64)
+    "RegNetY-800MF": ("regnety_008", 76.3, (12.80, 6.69, 3.69, 1.96, 0.82, 0.46, 0.31)),
+    "ResNet-18": ("resnet18", 70.9, (2.87, 1.39, 0.71, 0.38, 0.19, 0.15, 0.13)),
+    "ResNet-34": ("resnet34", 74.4, (5.13, 2.42, 1.23, 0.62, 0.32, 0.24, 0.22)),
+    "ResNet-50": ("resnet50", 77.4, (6.77, 3.42, 1.86, 0.93, 0.46, 0.43, 0.40)),
+    "ResNet-101": ("resnet101", 78.3, (13.24, 7.41, 3.62, 1.67, 0.83, 0.71, 0.66)),
+    "EfficientNet-B0": ("efficientnet_b0", 76.3, (11.55, 6.24, 3.06, 1.49, 0.73, 0.40, 0.35)),
+    "EfficientNet-B1": ("efficientnet_b1", 78.8, (16.55, 8.30, 4.09, 2.07, 1.03, 0.59, 0.55)),
+    "EfficientNet-B2": ("efficientnet_b2", 79.8, (16.35, 8.07, 4.07, 2.04, 1.04, 0.69, 0.64)),
+    "EfficientNet-B3": ("efficientnet_b3", 81.1, (18.64, 10.04, 5.06, 2.39, 1.28, 1.18, 1.12)),
+    "MobileNetV2-1.0": ("mobilenetv2_100", 72.0, (5.78, 2.89, 1.34, 0.67, 0.34, 0.17, 0.17)),
+    "MnasNet-1.0": ("mnasnet_100", 74.2, (5.84, 2.92, 1.34, 0.72, 0.34, 0.19, 0.17)),
+    "GENet-light": ("gernet_s", 75.7, (5.48, 2.94, 1.37, 0.69, 0.34, 0.19, 0.09)),
+    "GENet-normal": ("gernet_m", 80.0, (5.77, 3.14, 1.48, 0.78, 0.37, 0.23, 0.20)),
+    "GENet-large": ("gernet_l", 81.3, (7.03, 3.55, 1.78, 0.89, 0.45, 0.38, 0.33)),
+}
+
+
+def genet_table7_rows() -> list[dict]:
+    """GENet Table 7 long-form: one dict per (model, batch) with ``ms_per_image``."""
+    return [{"model": model, "timm": timm_name, "top1": top1, "batch": batch, "ms_per_image": ms}
+            for model, (timm_name, top1, values) in GENET_TABLE7.items()
+            for batch, ms in zip(GENET_TABLE7_BATCHES, values)]

@@ -3,7 +3,7 @@ import time
 import pytest
 import torch
 
-from gpuefficient.latency import Measurement, measure, random_input, resolve_device, trimmed_mean
+from gpuefficient.latency import Measurement, gpu_state, measure, random_input, resolve_device, sweep, trimmed_mean
 
 
 def test_measure_times_real_work_and_reports_context():
@@ -84,3 +84,48 @@ def test_measure_model_records_settings():
     row = m.to_dict()
     assert row["batch"] == 2 and row["input_shape"] == "2x3x16x16" and row["memory_format"] == "channels_last"
     assert row["backend"] == "eager" and row["dtype"] == "float32" and m.median > 0
+
+
+def test_cold_cache_flushes_before_every_sample_outside_the_timing():
+    calls = []
+    warm = measure(lambda: calls.append(1), device="cpu", warmup=0, repeats=3)
+    cold = measure(lambda: calls.append(1), device="cpu", warmup=0, repeats=3, flush_cache=True)
+    assert warm.settings["cache"] == "warm" and cold.settings["cache"].startswith("cold")
+    # overwriting 128 MiB takes milliseconds; an empty call timed after it must stay far below that
+    assert cold.median < 1e-3
+
+
+def test_sweep_skips_out_of_memory_and_goes_on():
+    def measure_at(batch):
+        if batch == 64:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if batch == 128:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB")
+        return measure(lambda: None, device="cpu", warmup=0, repeats=2, settings={"batch": batch})
+
+    points = sweep(measure_at, [1, 64, 128, 2], device="cpu")
+    assert [p.value for p in points] == [1, 64, 128, 2]
+    assert [p.measurement is None for p in points] == [False, True, True, False]
+    assert points[1].skipped.startswith("out of memory: CUDA out of memory")
+    assert points[3].measurement.settings["batch"] == 2
+
+
+def test_sweep_does_not_swallow_other_errors():
+    def measure_at(batch):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        sweep(measure_at, [1], device="cpu")
+
+
+def test_gpu_state_parses_nvidia_smi_and_is_empty_on_cpu():
+    from gpuefficient.latency import _parse_smi
+
+    assert gpu_state("cpu") == {}
+    state = _parse_smi("1980, 2619, 1980, 41, 118.52, P0, 0x0000000000000000\n",
+                       ["sm_clock_mhz", "memory_clock_mhz", "max_sm_clock_mhz", "temperature_c", "power_w",
+                        "pstate", "throttle_reasons"])
+    assert state == {"sm_clock_mhz": 1980.0, "memory_clock_mhz": 2619.0, "max_sm_clock_mhz": 1980.0,
+                     "temperature_c": 41.0, "power_w": 118.52, "pstate": "P0",
+                     "throttle_reasons": "0x0000000000000000"}
+    assert _parse_smi("[N/A]", ["power_w"]) == {"power_w": None}

@@ -37,3 +37,27 @@ def test_genet_table2_transcription():
         paper = [tuple(float(x) for x in row[1 + 5 * v:6 + 5 * v]) for row in cells]
         assert ours == paper, variant
         assert [b for b, *_ in GENET_TABLE2[variant]] == ["xx", "xx", "bl", "dw", "dw"]
+
+
+@pytest.mark.skipif(not GENET.exists(), reason="the papers' text (../shared/papers) is not beside this checkout")
+def test_genet_table7_transcription():
+    from gpuefficient.papers import GENET_TABLE7
+
+    text = GENET.read_text()
+    table = text[text.index("Table 7: Network latency"):text.index("T4 TensorRT, FP16, batch size 1 to 32")]
+    lines = {line.split("\t")[0]: line.split("\t") for line in table.splitlines() if "\t" in line}
+    for model, (_, top1, values) in GENET_TABLE7.items():
+        cells = lines[model]
+        assert float(cells[1].rstrip("%")) == top1, model
+        assert tuple(float(v) for v in cells[2:9]) == values, model
+
+
+def test_genet_table7_timm_names_exist():
+    import timm
+
+    from gpuefficient.papers import GENET_TABLE7, genet_table7_rows
+
+    assert all(timm_name in timm.list_models() for timm_name, _, _ in GENET_TABLE7.values())
+    rows = genet_table7_rows()
+    assert len(rows) == 7 * len(GENET_TABLE7)
+    assert {"model": "ResNet-50", "timm": "resnet50", "top1": 77.4, "batch": 64, "ms_per_image": 0.40} in rows
