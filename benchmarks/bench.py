@@ -3,8 +3,9 @@
 Prints (1) the cost-analysis time of resnet50 after import, (2) with ``--notebooks`` the
 quick-mode execution time of each notebook, and (3) on a CUDA GPU the timing core's overhead
 against a bare CUDA-event loop on the same work and the measured matmul/copy ceilings against
-the best a plain torch loop reaches. Targets (foundation issue): analysis <= 0.5 s, each
-notebook <= 2 min in quick mode on a 2-core CPU, timing overhead <= 1%, ceilings within 5% / 10%.
+the best a plain torch loop reaches, (4) the run-to-run spread of a model's median latency.
+Targets: analysis <= 0.5 s, each notebook <= 3 min in quick mode on a 2-core CPU, timing
+overhead <= 1%, ceilings within 5% / 10%, run-to-run spread <= 2% for work of 1 ms or more.
 """
 from __future__ import annotations
 
@@ -85,11 +86,31 @@ def reference_ceilings() -> dict:
     return {"torch_bf16_matmul_flops": best_rate, "torch_copy_bandwidth": bandwidth}
 
 
+def run_to_run_spread(runs: int = 5) -> dict:
+    """Spread of the median across independent ``measure()`` runs of the same model.
+
+    Latency chapter target: <= 2% for work of 1 ms or more. Each run is a fresh measurement
+    (own warm-up and samples) of resnet50 at batch 1 (fp16 channels-last on CUDA, fp32 on CPU).
+    """
+    from gpuefficient.latency import measure_model
+    from gpuefficient.models import create_model
+
+    cuda = torch.cuda.is_available()
+    model = create_model("resnet50")
+    dtype = torch.float16 if cuda else torch.float32
+    medians = [measure_model(model, (1, 3, 224, 224), dtype=dtype, channels_last=cuda, warmup=10,
+                             repeats=50 if cuda else 10).median for _ in range(runs)]
+    middle = statistics.median(medians)
+    return {"resnet50_b1_run_medians_ms": [m * 1e3 for m in medians],
+            "resnet50_b1_run_to_run_spread": (max(medians) - min(medians)) / middle}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", action="store_true", help="also time each notebook in quick mode")
     args = parser.parse_args()
     out = cost_analysis_time()
+    out.update(run_to_run_spread())
     if args.notebooks:
         out.update(notebook_times())
     if torch.cuda.is_available():

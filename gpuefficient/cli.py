@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpuefficient costs|rank|zoo|hardware ...`` for the most common jobs."""
+"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|hardware ...`` for the most common jobs."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,30 @@ def _costs(args) -> int:
         print(f"{kind:<12}{t['ops']:>5}{t['flops'] / 1e9:>10.3f}{t['bytes'] / 1e6:>10.2f}{100 * t['bytes_share']:>8.1f}%")
     if args.layers:
         print(report.to_dataframe().to_string(max_rows=None))
+    return 0
+
+
+def _latency(args) -> int:
+    from gpuefficient.backends import prepare
+    from gpuefficient.latency import measure, random_input, resolve_device
+    from gpuefficient.models import create_model
+
+    device = resolve_device(args.device)
+    model = create_model(args.model)
+    x = random_input((args.batch, 3, args.resolution, args.resolution), device=device, seed=args.seed)
+    prepared = prepare(model, x, args.backend, args.dtype, device=device, channels_last=args.channels_last)
+    settings = {**prepared.settings, "model": args.model, "batch": args.batch, "resolution": args.resolution,
+                "max_rel_error_vs_eager": prepared.max_rel_error}
+    m = measure(prepared.run, device=device, warmup=args.warmup, repeats=args.repeats, label=args.model,
+                settings=settings, flush_cache=args.cold)
+    throughput = args.batch / m.median
+    if args.json:
+        json.dump({**m.to_dict(samples=True), "throughput_per_s": throughput}, sys.stdout, default=str)
+        print()
+        return 0
+    print(m)
+    print(f"throughput: {throughput:,.1f} images/s   min {m.min * 1e3:.3f} ms   max {m.max * 1e3:.3f} ms")
+    print("settings: " + ", ".join(f"{k}={v}" for k, v in m.settings.items()))
     return 0
 
 
@@ -146,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--json", action="store_true", help="print one JSON object")
     costs.add_argument("--layers", action="store_true", help="also print the per-layer table")
     costs.set_defaults(run=_costs)
+
+    lat = sub.add_parser("latency", help="inference latency of a model on one backend, measured properly")
+    lat.add_argument("model", help="a zoo or timm model name, e.g. resnet50 or genet_normal")
+    lat.add_argument("--backend", default="eager", help="eager, compile, compile-max-autotune, compile-cudagraphs, "
+                     "cudagraph, onnxruntime or tensorrt (default eager)")
+    lat.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
+    lat.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
+    lat.add_argument("--resolution", type=_positive_int, default=224, help="input height = width (default 224)")
+    lat.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    lat.add_argument("--channels-last", action="store_true", help="NHWC memory format (fast on tensor cores)")
+    lat.add_argument("--warmup", type=_positive_int, default=10, help="untimed calls first (default 10)")
+    lat.add_argument("--repeats", type=_positive_int, default=50, help="timed samples (default 50)")
+    lat.add_argument("--cold", action="store_true", help="flush the caches before every sample")
+    lat.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    lat.add_argument("--json", action="store_true", help="print one JSON object, samples included")
+    lat.set_defaults(run=_latency)
 
     rank = sub.add_parser("rank", help="per-stage singular-value spectra of a model's conv kernels (GENet)")
     rank.add_argument("model", help="a zoo or timm model name, e.g. resnet18")

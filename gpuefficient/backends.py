@@ -1,0 +1,319 @@
+"""Inference backends: turn a model into a callable that is ready to be timed.
+
+In eager PyTorch every layer is a separate kernel launch paid for by Python on the host; for small
+batches and light layers (depthwise convs, squeeze-excite) the GPU idles between launches, so
+latency measures the host rather than the network. Compilers (``torch.compile``, ONNX Runtime,
+TensorRT) fuse layers into fewer kernels, and CUDA graphs replay a whole recorded launch sequence
+with one call, which removes most of that overhead. A faster backend is only worth timing if it
+computes the same function, so :func:`prepare` compares every backend's output with eager fp32 on
+the example input *before* anything is timed and refuses outputs outside a per-dtype bound.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.metadata
+import importlib.util
+import io
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from gpuefficient.costs import parse_dtype
+from gpuefficient.latency import resolve_device
+
+__all__ = ["BACKENDS", "BackendUnavailable", "Prepared", "available_backends", "prepare", "output_error",
+           "DEFAULT_RTOL"]
+
+BACKENDS = ("eager", "compile", "compile-max-autotune", "compile-cudagraphs", "cudagraph", "onnxruntime",
+            "tensorrt")
+_CUDA_ONLY = ("compile-cudagraphs", "cudagraph", "tensorrt")
+_COMPILE_MODES = {"compile": "default", "compile-max-autotune": "max-autotune", "compile-cudagraphs": "reduce-overhead"}
+_DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+_ONNX_DTYPES = ("fp32", "fp16")  # bf16 ONNX kernels are missing from most ONNX Runtime providers
+# Bounds on max|out - ref| / max|ref| against eager fp32. fp32: backends reorder sums and may use
+# TF32 (10-bit mantissa, unit roundoff ~5e-4) for convs/matmuls, so a few roundoffs through a deep net
+# -> 5e-3. fp16 stores every activation with unit roundoff 2^-11 ~ 4.9e-4, accumulated over tens of
+# layers -> 2e-2. bf16 has unit roundoff 2^-8 ~ 3.9e-3 -> 5e-2 (about a dozen roundoffs). A real bug
+# (wrong layout, wrong weights, missing layer) gives errors of order 1.
+DEFAULT_RTOL = {"fp32": 5e-3, "fp16": 2e-2, "bf16": 5e-2}
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend cannot run here; the message is one line: what is missing and the fallback."""
+
+
+@dataclass
+class Prepared:
+    """A model turned into ``fn(x) -> output`` on one backend, checked against eager fp32.
+
+    Backends with static buffers (cudagraph, compile-cudagraphs, tensorrt) return an output that the
+    next call overwrites: clone it to keep it.
+    """
+
+    backend: str
+    dtype: str
+    device: str
+    channels_last: bool
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    example_input: torch.Tensor
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def run(self) -> torch.Tensor:
+        """One inference on the example input: what ``latency.measure`` times."""
+        return self.fn(self.example_input)
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _unavailable(backend: str, dev: torch.device) -> str | None:
+    """Why ``backend`` cannot run on ``dev`` (one line with a fallback), or None if it can."""
+    has = lambda mod: importlib.util.find_spec(mod) is not None  # noqa: E731
+    if backend in _CUDA_ONLY and dev.type != "cuda":
+        return f"{backend}: needs a CUDA device, this is {dev.type}; use 'eager' or 'compile'"
+    if backend.startswith("compile"):
+        if dev.type == "cuda" and not has("triton"):
+            return f"{backend}: torch.compile on CUDA needs triton, not installed; use 'eager' or 'cudagraph'"
+        if dev.type == "cpu" and not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")):
+            return f"{backend}: torch.compile on the CPU needs a C++ compiler (g++), none found; use 'eager'"
+    if backend in ("onnxruntime", "tensorrt"):
+        for mod in ("onnx", "onnxscript") + (("onnxruntime",) if backend == "onnxruntime" else ("tensorrt",)):
+            if not has(mod):
+                return f"{backend}: the {mod} package is not installed; use 'compile' or 'eager'"
+    if backend == "onnxruntime" and dev.type == "cuda":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "onnxruntime: this build has no CUDAExecutionProvider (install onnxruntime-gpu); use 'compile'"
+    return None
+
+
+def available_backends(device="auto") -> dict[str, str | None]:
+    """Every backend name -> None if it can run on ``device``, else the one-line reason it cannot."""
+    dev = resolve_device(device)
+    return {name: _unavailable(name, dev) for name in BACKENDS}
+
+
+def output_error(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
+    """(max |out - ref|, max |out - ref| / max |ref|), compared in fp32 on the CPU."""
+    if not isinstance(out, torch.Tensor) or out.shape != ref.shape:
+        raise ValueError(f"output: got {getattr(out, 'shape', type(out).__name__)}, expected shape {tuple(ref.shape)}")
+    out, ref = out.detach().float().cpu(), ref.detach().float().cpu()
+    diff = (out - ref).abs().max().item() if out.numel() else 0.0
+    if not torch.isfinite(out).all():
+        diff = float("inf")
+    scale = ref.abs().max().item() if ref.numel() else 0.0
+    return diff, diff / scale if scale > 0 else diff
+
+
+def prepare(model: torch.nn.Module, example_input: torch.Tensor, backend: str = "eager", dtype="fp32", *,
+            device="auto", channels_last: bool = False, check: bool = True, rtol: float | None = None,
+            workdir=None) -> Prepared:
+    """Copy ``model`` and convert it for ``backend``/``dtype`` on ``device``; check its output vs eager fp32.
+
+    The caller's model is never modified. ``rtol`` overrides :data:`DEFAULT_RTOL`; ``workdir`` keeps
+    the exported ONNX file (onnxruntime, tensorrt). Raises ``ValueError`` for unknown names or an
+    output outside the bound, :class:`BackendUnavailable` when the backend cannot run here.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
+    tdtype = parse_dtype(dtype)
+    if tdtype not in _DTYPE_NAMES:
+        raise ValueError(f"dtype: got {dtype!r}, expected one of {', '.join(_DTYPE_NAMES.values())}")
+    name = _DTYPE_NAMES[tdtype]
+    if not isinstance(example_input, torch.Tensor) or example_input.dim() < 1:
+        raise TypeError(f"example_input: got {type(example_input).__name__}, expected a batched torch.Tensor")
+    dev = resolve_device(device)
+    reason = _unavailable(backend, dev)
+    if reason:
+        raise BackendUnavailable(reason)
+    onnx_based = backend in ("onnxruntime", "tensorrt")
+    if onnx_based and name not in _ONNX_DTYPES:
+        raise ValueError(f"dtype: got {name!r} for backend {backend!r}, expected one of {', '.join(_ONNX_DTYPES)}")
+    if onnx_based and channels_last:
+        raise ValueError(f"channels_last: got True for backend {backend!r}, which chooses its own layout; "
+                         "expected False (channels_last applies to the PyTorch backends)")
+
+    model = copy.deepcopy(model).eval().to(dev)
+    ref = None
+    if check:
+        with torch.inference_mode():
+            ref = model.float()(example_input.to(dev, torch.float32))
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(dtype=tdtype, memory_format=memory_format)
+    x = example_input.detach().to(dev, tdtype).contiguous(memory_format=memory_format)
+
+    try:
+        fn, extra = _build(backend, model, x, dev, name, workdir)
+        out = fn(x) if check else None
+    except Exception as err:  # noqa: BLE001 - only a missing kernel is translated, the rest re-raised
+        text = str(err)
+        if not any(k in text for k in ("not implemented for", "NOT_IMPLEMENTED", "Could not find an implementation")):
+            raise
+        raise BackendUnavailable(f"{backend}: {name} on {dev.type} is missing an op "
+                                 f"({text.strip().splitlines()[0][:200]}); use fp32 or another device") from err
+    settings = {"backend": backend, "dtype": name, "channels_last": channels_last, **extra}
+    result = Prepared(backend, name, str(dev), channels_last, fn, x, settings=settings)
+    if check:
+        result.max_abs_error, result.max_rel_error = output_error(out, ref)
+        bound = DEFAULT_RTOL[name] if rtol is None else rtol
+        if not result.max_rel_error <= bound:
+            raise ValueError(f"{backend} {name}: output differs from eager fp32 by max|diff|/max|ref| = "
+                             f"{result.max_rel_error:.3g} (max|diff| {result.max_abs_error:.3g}), bound {bound:.3g}")
+    return result
+
+
+def _build(backend: str, model, x: torch.Tensor, dev: torch.device, name: str, workdir):
+    """(fn, backend-specific settings) for a model already in the target dtype, layout and device."""
+    if backend == "eager":
+        return _under(torch.inference_mode, model), {}
+    if backend.startswith("compile"):
+        mode = _COMPILE_MODES[backend]
+        # no_grad rather than inference_mode: the grad mode torch.compile traces and guards under.
+        return _under(torch.no_grad, torch.compile(model, mode=mode, dynamic=False)), {"mode": mode}
+    if backend == "cudagraph":
+        return _cuda_graph(model, x), {"mode": "torch.cuda.graph"}
+    with contextlib.ExitStack() as stack:
+        folder = workdir if workdir is not None else stack.enter_context(tempfile.TemporaryDirectory())
+        os.makedirs(folder, exist_ok=True)
+        if backend == "onnxruntime":
+            return _onnxruntime(model, x, folder, dev)
+        return _tensorrt(model, x, folder, name)
+
+
+def _under(context, model) -> Callable[[torch.Tensor], torch.Tensor]:
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        with context():
+            return model(x)
+    return fn
+
+
+def _cuda_graph(model, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Record one forward into a CUDA graph; each call copies ``x`` into the static input and replays."""
+    static_x = x.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side), torch.no_grad():  # warm-up off the capture: cuDNN/allocator set-up
+        for _ in range(3):
+            model(static_x)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.no_grad(), torch.cuda.graph(graph):
+        static_y = model(static_x)
+
+    def fn(inp: torch.Tensor) -> torch.Tensor:
+        static_x.copy_(inp)
+        graph.replay()
+        return static_y
+    return fn
+
+
+def _export_onnx(model, x: torch.Tensor, folder) -> str:
+    """Export with the fixed example shape; the exporter's progress chatter is swallowed."""
+    path = os.path.join(os.fspath(folder), f"model_{_DTYPE_NAMES[x.dtype]}.onnx")
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, (x,), path, dynamo=True, input_names=["input"], output_names=["output"])
+    return path
+
+
+def _onnxruntime(model, x: torch.Tensor, folder, dev: torch.device):
+    import numpy as np
+    import onnxruntime as ort
+
+    path = _export_onnx(model, x, folder)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if dev.type == "cpu":
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+        def fn(inp: torch.Tensor) -> torch.Tensor:  # .numpy() shares memory with the tensor: no copy
+            return torch.from_numpy(session.run(["output"], {"input": inp.detach().contiguous().numpy()})[0])
+    else:
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        session = ort.InferenceSession(path, options, providers=[("CUDAExecutionProvider", {"device_id": index})])
+        with torch.inference_mode():
+            out = torch.empty_like(model(x), memory_format=torch.contiguous_format)
+        np_dtype = np.float16 if x.dtype == torch.float16 else np.float32
+        binding = session.io_binding()
+        binding.bind_output("output", "cuda", index, np_dtype, tuple(out.shape), out.data_ptr())
+
+        def fn(inp: torch.Tensor) -> torch.Tensor:
+            inp = inp.contiguous()
+            # ORT runs on its own stream (torch's default stream handle 0 is rejected as a user stream)
+            # and synchronises at the end of every run, so waiting for torch's queue first costs little.
+            torch.cuda.current_stream(dev).synchronize()
+            binding.bind_input("input", "cuda", index, np_dtype, tuple(inp.shape), inp.data_ptr())
+            session.run_with_iobinding(binding)
+            return out
+    return fn, {"provider": session.get_providers()[0], "onnxruntime_version": ort.__version__}
+
+
+def _trt_build_plan(trt, dtype: str) -> tuple[str, int, list]:
+    """(dtype to export the ONNX in, network creation flags, builder flags) for this TensorRT.
+
+    TensorRT 10 builds fp16 from an fp32 ONNX when ``BuilderFlag.FP16`` is set. TensorRT 11 removed
+    that flag: networks are strongly typed, so the ONNX itself must be fp16.
+    """
+    if dtype == "fp16" and hasattr(trt.BuilderFlag, "FP16"):
+        return "fp32", 0, [trt.BuilderFlag.FP16]
+    strongly = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    # Setting STRONGLY_TYPED is required for a typed fp16 graph on 10.x and ignored on 11.x.
+    flags = 1 << int(strongly) if (strongly is not None and dtype == "fp16") else 0
+    return dtype, flags, []
+
+
+def _tensorrt(model, x: torch.Tensor, folder, dtype: str):
+    import tensorrt as trt
+
+    onnx_dtype, network_flags, builder_flags = _trt_build_plan(trt, dtype)
+    export_dtype = parse_dtype(onnx_dtype)
+    path = _export_onnx(model.to(export_dtype), x.to(export_dtype), folder)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(path):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"tensorrt: could not parse the exported ONNX: {errors[:300]}")
+    config = builder.create_builder_config()
+    for flag in builder_flags:
+        config.set_flag(flag)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("tensorrt: engine build failed (see the TensorRT log above)")
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    context = engine.create_execution_context()
+    pairs = (("FLOAT", torch.float32), ("HALF", torch.float16), ("BF16", torch.bfloat16))
+    to_torch = {getattr(trt.DataType, n): d for n, d in pairs if hasattr(trt.DataType, n)}
+    buffers: dict[str, torch.Tensor] = {}
+    for i in range(engine.num_io_tensors):
+        tensor = engine.get_tensor_name(i)
+        shape = tuple(engine.get_tensor_shape(tensor))
+        buffers[tensor] = torch.empty(shape, dtype=to_torch[engine.get_tensor_dtype(tensor)], device=x.device)
+        if engine.get_tensor_mode(tensor) == trt.TensorIOMode.INPUT:
+            context.set_input_shape(tensor, shape)
+        context.set_tensor_address(tensor, buffers[tensor].data_ptr())
+    static_in, static_out = buffers["input"], buffers["output"]
+
+    def fn(inp: torch.Tensor) -> torch.Tensor:
+        static_in.copy_(inp)  # also casts fp16 -> fp32 input on TensorRT 10's weakly typed fp16 path
+        if not context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+            raise RuntimeError("tensorrt: execute_async_v3 failed")
+        return static_out
+    fn.keepalive = (engine, context, buffers)  # the context needs its engine; TensorRT reads the buffers
+    return fn, {"tensorrt_version": trt.__version__, "tensorrt_onnx_dtype": onnx_dtype,
+                "onnx_version": _version("onnx")}

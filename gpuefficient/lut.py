@@ -1,0 +1,298 @@
+"""A GPUNet-style latency lookup table: time each distinct unit once, predict networks by summing.
+
+GPUNet Sec. 3.2: the search space holds ~10^30 networks but only ~10^4 distinct layers, so each
+(layer config, input shape) is benchmarked once, stored, and a network's latency is the sum over
+its layers. The paper finds this over-estimates the end-to-end latency by ~75 us on average:
+timed in isolation every unit pays its own launch and synchronisation overhead, and misses the
+fusion (and skipped launches) that the compiler performs across layers in a whole network. Two
+granularities: ``"layer"`` (conv-BN-act groups, SE, head: what the builder creates) and
+``"block"`` (stem, each block, head: the fusion-aware unit, timed whole so fusion inside a block
+is measured as it happens). :func:`evaluate` compares predictions with end-to-end measurements.
+
+Entries live in SQLite, one transaction per entry, so a crash mid-fill never leaves half an entry
+and a long fill resumes where it stopped; a corrupt or foreign file is reported, never reused.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from gpuefficient.blocks import ConvBnAct, SqueezeExcite
+from gpuefficient.builder import Network
+from gpuefficient.latency import Measurement, device_name, measure, random_input, resolve_device, software_versions
+
+__all__ = ["LUTError", "Unit", "Prediction", "LatencyTable", "units", "unit_key_config", "versions_hash",
+           "eager_timer", "evaluate", "kendall_tau_b", "DTYPES"]
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+GRANULARITIES = ("layer", "block")
+Timer = Callable[[nn.Module, torch.Tensor], Measurement]
+
+
+class LUTError(RuntimeError):
+    """A lookup-table file that cannot be trusted (corrupt, or not a table of this schema)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of a network timed in isolation: its module path, module, input shape and config key."""
+
+    name: str
+    module: nn.Module = field(repr=False, compare=False)
+    input_shape: tuple[int, ...]
+    key_config: str
+
+
+def unit_key_config(module: nn.Module) -> str:
+    """Class + repr (the constructor arguments of it and its children), whitespace-normalised: two
+    identically configured modules get the same string wherever they sit in a network."""
+    return f"{type(module).__module__}.{type(module).__qualname__}: {' '.join(repr(module).split())}"
+
+
+def _unit_names(model: nn.Module, granularity: str) -> list[str]:
+    if isinstance(model, Network):
+        if granularity == "block":
+            blocks = [f"stages.{i}.{j}" for i, stage in enumerate(model.stages) for j in range(len(stage))]
+            return ["stem", *blocks, "head"]
+        return [name for name, m in model.named_modules()  # conv groups and SE never nest in each other
+                if name == "head" or (isinstance(m, (ConvBnAct, SqueezeExcite)) and not name.startswith("head."))]
+    return [name for name, m in model.named_modules()  # any other model: leaves with parameters
+            if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
+
+
+def _trace_input_shapes(model: nn.Module, names: list[str], input_shape: tuple[int, ...]) -> dict[str, tuple]:
+    """Input shape of each named submodule in one forward pass (meta device; a real zero tensor if that fails)."""
+    shapes: dict[str, tuple] = {}
+
+    def recorder(name: str):
+        def hook(module, args) -> None:  # returns None: the inputs go on unchanged
+            if args and isinstance(args[0], torch.Tensor):
+                shapes.setdefault(name, tuple(args[0].shape))
+        return hook
+
+    def run(twin: nn.Module, x: torch.Tensor) -> None:  # a throwaway copy: its hooks need no removal
+        modules = dict(twin.named_modules())
+        for name in names:
+            modules[name].register_forward_pre_hook(recorder(name))
+        with torch.no_grad():
+            twin(x)
+
+    try:  # shapes only: no memory, no compute (the first meta op in a process costs ~4 s of imports)
+        run(copy.deepcopy(model).eval().to("meta"), torch.empty(input_shape, device="meta"))
+    except Exception:  # noqa: BLE001 - an op without a meta kernel: trace for real instead
+        shapes.clear()
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        run(copy.deepcopy(model).eval(), torch.zeros(input_shape, device=device))
+    return shapes
+
+
+def units(model: nn.Module, input_shape: Sequence[int], granularity: str = "layer") -> list[Unit]:
+    """The units of ``model`` at ``input_shape`` (with batch), in execution order of their first call.
+
+    ``"layer"``: for a builder ``Network`` the ConvBnAct groups, SqueezeExcite modules and the head
+    (residual additions fall between units and are not counted); ``"block"``: stem, every block
+    of every stage, head. Any other model: its leaf modules with parameters, at both granularities.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity: got {granularity!r}, expected one of {list(GRANULARITIES)}")
+    shape = tuple(input_shape)
+    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"input_shape: got {input_shape!r}, expected positive integers (batch first)")
+    names = _unit_names(model, granularity)
+    shapes = _trace_input_shapes(model, names, shape)
+    modules = dict(model.named_modules())  # below: execution order; modules never called are left out
+    return [Unit(n, modules[n], shapes[n], unit_key_config(modules[n])) for n in shapes if n in names]
+
+
+def versions_hash(versions: dict[str, str] | None = None) -> str:
+    """A short stable hash of the software versions that change latency (``platform`` left out)."""
+    stable = {k: v for k, v in (software_versions() if versions is None else versions).items() if k != "platform"}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def eager_timer(warmup: int = 5, repeats: int = 20) -> Timer:
+    """``timer(module, x)``: eager latency of ``module(x)`` under ``inference_mode`` (latency.measure)."""
+    def timer(module: nn.Module, x: torch.Tensor) -> Measurement:
+        with torch.inference_mode():
+            return measure(lambda: module(x), device=x.device, warmup=warmup, repeats=repeats,
+                           label=type(module).__name__, settings={"backend": "eager"})
+    return timer
+
+
+_COLUMNS = (("key_config", "TEXT"), ("input_shape", "TEXT"), ("dtype", "TEXT"), ("backend", "TEXT"),
+            ("device", "TEXT"), ("versions", "TEXT"), ("median_s", "REAL"), ("trimmed_mean_s", "REAL"),
+            ("iqr_s", "REAL"), ("repeats", "INTEGER"), ("timestamp", "TEXT"), ("measurement", "TEXT"))
+_KEY = ("key_config", "input_shape", "dtype", "backend", "device", "versions")
+_SCHEMA = (f"CREATE TABLE IF NOT EXISTS latency ({', '.join(f'{n} {t} NOT NULL' for n, t in _COLUMNS)}, "
+           f"PRIMARY KEY ({', '.join(_KEY)}))")
+
+
+def _store_problem(conn: sqlite3.Connection) -> str | None:
+    """Why the open file cannot be used as a latency table, or None (intact, and empty or ours)."""
+    if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+        return "the SQLite integrity check failed"
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and tables != {"latency"}:
+        return f"not a latency table (tables {sorted(tables)})"
+    columns = tuple((r[1], r[2]) for r in conn.execute("PRAGMA table_info(latency)"))
+    return None if not tables or columns == _COLUMNS else f"schema mismatch (columns {[c for c, _ in columns]})"
+
+
+def _open_store(path: Path) -> sqlite3.Connection:
+    """Connect, check the file and create the table; a corrupt or foreign file raises ``LUTError``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        problem = _store_problem(conn)
+        if problem is None:
+            with conn:
+                conn.execute(_SCHEMA)
+    except sqlite3.DatabaseError as err:
+        problem = f"corrupt or not an SQLite file ({err})"
+    if problem:
+        conn.close()
+        raise LUTError(f"latency table {path}: {problem}; delete the file (its entries are lost) and fill it again")
+    return conn
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A network's predicted latency: ``total_s`` and one row per unit (name, key, shape, latency)."""
+
+    total_s: float
+    rows: tuple[dict, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows))
+
+
+class LatencyTable:
+    """Persistent per-unit latencies for one (backend, dtype, device, software versions) context.
+
+    ``timer(module, x) -> Measurement`` gets ``module`` in eval mode on the table's device and
+    dtype and a seeded random ``x`` there; the default times eager execution. Other backends pass
+    their own timer (e.g. one built on ``gpuefficient.backends.prepare``).
+    """
+
+    def __init__(self, path: str | Path, *, backend: str = "eager", dtype: str = "fp32", device="auto",
+                 timer: Timer | None = None, warmup: int = 5, repeats: int = 20, seed: int = 0):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype: got {dtype!r}, expected one of {list(DTYPES)}")
+        if not isinstance(backend, str) or not backend:
+            raise ValueError(f"backend: got {backend!r}, expected a backend name such as 'eager'")
+        if timer is None and backend != "eager":
+            raise ValueError(f"timer: none given for backend {backend!r}; the default timer measures only "
+                             "'eager', pass timer=... for other backends")
+        if timer is not None and not callable(timer):
+            raise TypeError(f"timer: got {type(timer).__name__}, expected a callable (module, input) -> Measurement")
+        self.path, self.backend, self.dtype, self.seed = Path(path), backend, dtype, seed
+        self.device = resolve_device(device)
+        self.context = {"dtype": dtype, "backend": backend, "device": device_name(self.device),
+                        "versions": versions_hash()}
+        self.timer = timer or eager_timer(warmup, repeats)
+        self._conn = _open_store(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "LatencyTable":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def key(self, unit: Unit) -> tuple[str, ...]:
+        """(key_config, input_shape, dtype, backend, device, versions): the table's primary key."""
+        return (unit.key_config, "x".join(map(str, unit.input_shape)), *self.context.values())
+
+    def lookup(self, unit: Unit) -> float | None:
+        """The stored median latency (s) of ``unit`` in this context, or None when not measured yet."""
+        row = self._conn.execute(f"SELECT median_s FROM latency WHERE {' AND '.join(f'{k} = ?' for k in _KEY)}",
+                                 self.key(unit)).fetchone()
+        return None if row is None else row[0]
+
+    def fill(self, units_: Iterable[Unit]) -> int:
+        """Measure the units not in the table yet (each distinct key once); returns how many were measured."""
+        measured, seen = 0, set()
+        for unit in units_:
+            key = self.key(unit)
+            if key in seen or self.lookup(unit) is not None:
+                continue
+            seen.add(key)
+            m = self._measure(unit)
+            row = (*key, m.median, m.trimmed_mean, m.iqr, m.repeats, m.timestamp,
+                   json.dumps(m.as_record(), sort_keys=True, default=str))
+            with self._conn:  # one transaction per entry: all of it is written, or nothing
+                self._conn.execute(f"INSERT OR IGNORE INTO latency VALUES ({', '.join('?' * len(_COLUMNS))})", row)
+            measured += 1
+        return measured
+
+    def _measure(self, unit: Unit) -> Measurement:
+        module = copy.deepcopy(unit.module).eval().to(device=self.device, dtype=DTYPES[self.dtype])
+        x = random_input(unit.input_shape, DTYPES[self.dtype], self.device, self.seed)
+        result = self.timer(module, x)
+        if not isinstance(result, Measurement):
+            raise TypeError(f"timer: returned {type(result).__name__} for {unit.name}, expected a Measurement")
+        return result
+
+    def predict(self, model: nn.Module, input_shape: Sequence[int], granularity: str = "block") -> Prediction:
+        """Sum of the units' stored latencies, measuring the misses first."""
+        found = units(model, input_shape, granularity)
+        self.fill(found)
+        rows = tuple({"name": u.name, "input_shape": u.input_shape, "latency_s": self.lookup(u),
+                      "key_config": u.key_config} for u in found)
+        return Prediction(math.fsum(r["latency_s"] for r in rows), rows)
+
+    def __len__(self) -> int:
+        """Entries in the file, all contexts."""
+        return self._conn.execute("SELECT COUNT(*) FROM latency").fetchone()[0]
+
+    def entries(self) -> pd.DataFrame:
+        """Every entry of the file (all contexts) with its full Measurement JSON."""
+        return pd.read_sql_query("SELECT * FROM latency ORDER BY timestamp", self._conn)
+
+
+def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b rank correlation (ties in either ranking handled); nan when undefined."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y: got lengths {len(x)} and {len(y)}, expected equal lengths")
+    concordant = discordant = tied_x = tied_y = pairs = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = (x[i] > x[j]) - (x[i] < x[j]), (y[i] > y[j]) - (y[i] < y[j])
+            pairs, tied_x, tied_y = pairs + 1, tied_x + (dx == 0), tied_y + (dy == 0)
+            concordant, discordant = concordant + (dx * dy > 0), discordant + (dx * dy < 0)
+    denominator = math.sqrt((pairs - tied_x) * (pairs - tied_y))
+    return (concordant - discordant) / denominator if denominator else math.nan
+
+
+def evaluate(predicted_s: Sequence[float], measured_s: Sequence[float], tolerance: float = 0.10) -> dict:
+    """How well predicted latencies match measured ones (seconds, one pair per network).
+
+    ``rmspe_pct``: root-mean-square percentage error; ``within``: share of networks with
+    |error| <= ``tolerance`` of the measurement; ``bias_us``: mean(predicted - measured) in us
+    (GPUNet reports +75 us); ``kendall_tau``: tau-b of the two rankings (what a search needs); ``n``.
+    """
+    predicted, measured = [float(v) for v in predicted_s], [float(v) for v in measured_s]
+    if len(predicted) != len(measured) or len(predicted) < 2:
+        raise ValueError(f"predicted_s and measured_s: got lengths {len(predicted)} and {len(measured)}, "
+                         "expected equal lengths of at least 2")
+    for name, values in (("predicted_s", predicted), ("measured_s", measured)):
+        bad = [v for v in values if not (math.isfinite(v) and v > 0)]
+        if bad:
+            raise ValueError(f"{name}: got {bad[0]!r}, expected finite latencies > 0 (seconds)")
+    errors, n = [(p - m) / m for p, m in zip(predicted, measured)], len(predicted)
+    return {"n": n, "rmspe_pct": 100 * math.sqrt(math.fsum(e * e for e in errors) / n),
+            "within": sum(abs(e) <= tolerance + 1e-12 for e in errors) / n,
+            "bias_us": 1e6 * math.fsum(p - m for p, m in zip(predicted, measured)) / n,
+            "kendall_tau": kendall_tau_b(predicted, measured)}
