@@ -3,7 +3,8 @@
 Modules, one job each: ``costs`` (per-layer FLOPs, bytes, intensity), ``hardware`` (device
 catalog and measured ceilings), ``roofline`` (roofline and EfficientNet-X latency model),
 ``latency`` (the timing core), ``block_profile`` (GENet's profiling networks), ``spec``,
-``blocks`` and ``builder`` (architectures as data), ``zoo`` (the papers' networks as specs),
+``blocks`` and ``builder`` (architectures as data), ``scaling`` (compound scaling of specs),
+``zoo`` (the papers' networks as specs),
 ``transfer`` (weights between implementations), ``rank`` (singular values of conv kernels),
 ``data`` and ``training`` (offline procedural dataset, small trainer), ``models`` (names to
 modules), ``papers`` (cited numbers), ``results`` (atomic result files), and the book's plumbing:

@@ -6,13 +6,24 @@ for what ``expansion`` is relative to in each block type.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "BLOCKS", "make_activation", "make_block", "ConvBnAct", "SqueezeExcite", "MBConv",
-           "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BLBlock", "DWBlock"]
+__all__ = ["ACTIVATIONS", "BLOCKS", "PADDINGS", "PADDED_BLOCKS", "make_activation", "make_block", "ConvBnAct",
+           "SameConv2d", "SqueezeExcite", "MBConv", "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BLBlock", "DWBlock"]
+
+#: How a KxK convolution pads (a stage's ``padding``):
+PADDINGS = {
+    "symmetric": "k // 2 on every side (PyTorch and timm); output ceil(in / stride) for odd kernels",
+    "same": "TensorFlow 'same': output ceil(in / stride), the odd pixel of padding at the bottom/right; "
+            "also for even kernels (the EfficientNet-X release)",
+    "same_static": "timm's padding='same' as GPUNet's release builds it: k // 2 at stride 1, no padding at all "
+                   "at stride > 1 (the dynamic TensorFlow padding is dropped)",
+}
 
 # name -> factory taking the channel count (only PReLU uses it: one learned slope per channel)
 ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
@@ -39,14 +50,49 @@ def _width(channels: int, ratio: float) -> int:
     return max(1, round(channels * ratio))
 
 
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow's 'same' padding, computed from the input size at each call.
+
+    Output ``ceil(in / stride)``; an odd total padding puts the extra pixel at the bottom/right.
+    Needed for even kernels (EfficientNet-X's 2x2 convs), which symmetric padding cannot centre.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = False):
+        super().__init__(in_ch, out_ch, kernel, stride, 0, groups=groups, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        return super().forward(x)
+
+
+def _conv(in_ch: int, out_ch: int, kernel: int, stride: int, groups: int, padding: int | str | None) -> nn.Conv2d:
+    """A bias-free KxK conv padded as ``padding`` says (an int, a key of ``PADDINGS``, None: symmetric)."""
+    if padding == "same":
+        return SameConv2d(in_ch, out_ch, kernel, stride, groups)
+    if padding == "same_static":
+        padding = kernel // 2 if stride == 1 else 0
+    elif padding in (None, "symmetric"):
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel: got {kernel}, an even kernel cannot pad symmetrically; use padding='same'")
+        padding = kernel // 2
+    elif isinstance(padding, str):
+        raise ValueError(f"padding: got {padding!r}, expected an int or one of {sorted(PADDINGS)}")
+    return nn.Conv2d(in_ch, out_ch, kernel, stride, padding, groups=groups, bias=False)
+
+
 class ConvBnAct(nn.Sequential):
-    """KxK convolution (no bias, same padding unless given) + batch norm + activation."""
+    """KxK convolution (no bias; symmetric padding unless given, see ``PADDINGS``) + batch norm + activation."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
-                 activation: str = "relu", padding: int | None = None):
+                 activation: str = "relu", padding: int | str | None = None):
         super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2 if padding is None else padding,
-                              groups=groups, bias=False)
+        self.conv = _conv(in_ch, out_ch, kernel, stride, groups, padding)
         self.bn = nn.BatchNorm2d(out_ch)
         self.act = make_activation(activation, out_ch)
 
@@ -93,12 +139,12 @@ class MBConv(_InvertedResidual):
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float,
-                 se_ratio: float = 0.0, activation: str = "relu"):
+                 se_ratio: float = 0.0, activation: str = "relu", padding: str = "symmetric"):
         mid = _width(in_ch, expansion)
         expand = [ConvBnAct(in_ch, mid, 1, activation=activation)] if expansion != 1 else []
         super().__init__(in_ch, out_ch, stride, [
             *expand,
-            ConvBnAct(mid, mid, kernel, stride, groups=mid, activation=activation),
+            ConvBnAct(mid, mid, kernel, stride, groups=mid, activation=activation, padding=padding),
             _se(mid, in_ch, se_ratio, activation),
             ConvBnAct(mid, out_ch, 1, activation="identity")])
 
@@ -110,13 +156,13 @@ class FusedMBConv(_InvertedResidual):
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float,
-                 se_ratio: float = 0.0, activation: str = "relu"):
+                 se_ratio: float = 0.0, activation: str = "relu", padding: str = "symmetric"):
         if expansion == 1:
-            branch = [ConvBnAct(in_ch, out_ch, kernel, stride, activation=activation),
+            branch = [ConvBnAct(in_ch, out_ch, kernel, stride, activation=activation, padding=padding),
                       _se(out_ch, in_ch, se_ratio, activation)]
         else:
             mid = _width(in_ch, expansion)
-            branch = [ConvBnAct(in_ch, mid, kernel, stride, activation=activation),
+            branch = [ConvBnAct(in_ch, mid, kernel, stride, activation=activation, padding=padding),
                       _se(mid, in_ch, se_ratio, activation),
                       ConvBnAct(mid, out_ch, 1, activation="identity")]
         super().__init__(in_ch, out_ch, stride, branch)
@@ -126,11 +172,14 @@ class SpaceToDepthConv(ConvBnAct):
     """Trainable space-to-depth: an n x n conv with stride n + BN + act, H x W x C -> H/n x W/n x C'.
 
     EfficientNet-X Sec. 3.1: a convolution (high intensity, and it learns) instead of a memory-copy
-    reshape; typically C' = C n^2.
+    reshape; typically C' = C n^2. ``padding``: "symmetric" pads nothing (the input must divide by n);
+    "same" pads the bottom/right up to a multiple of n, as TensorFlow does (EfficientNet-X release).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, block_size: int, activation: str = "relu"):
-        super().__init__(in_ch, out_ch, block_size, block_size, activation=activation, padding=0)
+    def __init__(self, in_ch: int, out_ch: int, block_size: int, activation: str = "relu",
+                 padding: str = "symmetric"):
+        super().__init__(in_ch, out_ch, block_size, block_size, activation=activation,
+                         padding="same" if padding == "same" else 0)
 
 
 class _GENetBlock(nn.Module):
@@ -191,22 +240,30 @@ class DWBlock(_GENetBlock):
             ConvBnAct(mid, out_ch, 1, activation="identity")])
 
 
-# Spec block name -> factory(in_ch, out_ch, kernel, stride, expansion, se_ratio, activation).
-# Arguments a block does not use are dropped here; StageSpec rejects non-default values for them.
-BLOCKS: dict[str, Callable[[int, int, int, int, float, float, str], nn.Module]] = {
-    "conv": lambda i, o, kernel, stride, expansion, se, act: ConvBnAct(i, o, kernel, stride, activation=act),
+# Spec block name -> factory(in_ch, out_ch, kernel, stride, expansion, se_ratio, activation, padding).
+# Arguments a block does not use are dropped here; StageSpec rejects non-default values for them
+# (the GENet blocks pad symmetrically only).
+BLOCKS: dict[str, Callable[..., nn.Module]] = {
+    "conv": lambda i, o, kernel, stride, expansion, se, act, padding="symmetric": ConvBnAct(
+        i, o, kernel, stride, activation=act, padding=padding),
     "mbconv": MBConv,
     "fused_mbconv": FusedMBConv,
-    "space_to_depth": lambda i, o, kernel, stride, expansion, se, act: SpaceToDepthConv(i, o, stride, act),
+    "space_to_depth": lambda i, o, kernel, stride, expansion, se, act, padding="symmetric": SpaceToDepthConv(
+        i, o, stride, act, padding),
     "xx": lambda i, o, kernel, stride, expansion, se, act: XXBlock(i, o, kernel, stride, act),
     "bl": lambda i, o, kernel, stride, expansion, se, act: BLBlock(i, o, kernel, stride, expansion, act),
     "dw": lambda i, o, kernel, stride, expansion, se, act: DWBlock(i, o, kernel, stride, expansion, act),
 }
+PADDED_BLOCKS = ("conv", "mbconv", "fused_mbconv", "space_to_depth")  # blocks that take a ``padding``
 
 
 def make_block(block: str, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float = 1.0,
-               se_ratio: float = 0.0, activation: str = "relu") -> nn.Module:
+               se_ratio: float = 0.0, activation: str = "relu", padding: str = "symmetric") -> nn.Module:
     """One block of type ``block`` (a key of ``BLOCKS``), from a stage's fields."""
     if block not in BLOCKS:
         raise ValueError(f"block: got {block!r}, expected one of {sorted(BLOCKS)}")
+    if padding != "symmetric":
+        if block not in PADDED_BLOCKS:
+            raise ValueError(f"padding: got {padding!r}, {block} blocks pad symmetrically only")
+        return BLOCKS[block](in_ch, out_ch, kernel, stride, expansion, se_ratio, activation, padding=padding)
     return BLOCKS[block](in_ch, out_ch, kernel, stride, expansion, se_ratio, activation)

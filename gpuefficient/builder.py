@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gpuefficient.blocks import ConvBnAct, make_block
+from gpuefficient.blocks import ConvBnAct, SpaceToDepthConv, make_block
 from gpuefficient.spec import NetworkSpec
 
 __all__ = ["Network", "build"]
@@ -40,17 +40,35 @@ class Network(nn.Module):
                               activation=spec.stem.activation)
         stages, width = [], spec.stem.out_channels
         for stage in spec.stages:
-            blocks = []
-            for index in range(stage.depth):  # only the first block strides
-                blocks.append(make_block(stage.block, width, stage.out_channels, stage.kernel,
-                                         stage.stride if index == 0 else 1, stage.expansion, stage.se_ratio,
-                                         stage.activation))
-                width = stage.out_channels
-            stages.append(nn.Sequential(*blocks))
+            stages.append(self._stage(stage, width))
+            width = stage.out_channels * (4 if stage.space_to_depth == 1 else 1)
         self.stages = nn.Sequential(*stages)
         head = spec.head
         self.head = Head(width, head.channels, head.activation, head.num_classes, head.dropout)
         self.reset_parameters()
+
+    @staticmethod
+    def _stage(stage, width: int) -> nn.Sequential:
+        """One stage's blocks from ``width`` input channels; only the first block strides.
+
+        ``space_to_depth`` 1 prepends the 2x2 stride-2 conv (C -> 4C) and runs the blocks 4x wider;
+        the first block after it (and the first block of a ``space_to_depth`` 2 stage) keeps its SE
+        width (and, for 2, its expansion) relative to the un-widened input, at stride 1. See spec.py.
+        """
+        blocks, out, stride = [], stage.out_channels, stage.stride
+        expansion, se_ratio = stage.expansion, stage.se_ratio
+        if stage.space_to_depth == 1:
+            blocks.append(SpaceToDepthConv(width, 4 * width, 2, stage.activation, stage.padding))
+            width, out, se_ratio = 4 * width, 4 * out, se_ratio / 4
+        elif stage.space_to_depth == 2:
+            stride, expansion, se_ratio = 1, expansion / 4, se_ratio / 4
+        for index in range(stage.depth):
+            if index == 1:  # later blocks: plain stride 1, ratios relative to their own input
+                stride, expansion, se_ratio = 1, stage.expansion, stage.se_ratio
+            blocks.append(make_block(stage.block, width, out, stage.block_kernel, stride, expansion, se_ratio,
+                                     stage.activation, stage.padding))
+            width = out
+        return nn.Sequential(*blocks)
 
     def reset_parameters(self) -> None:
         """Kaiming-normal convs (fan-out), unit BN, small-normal classifier: the usual CNN init."""

@@ -5,8 +5,9 @@ Every figure here is copied from the paper named in the table's docstring; the b
 """
 from __future__ import annotations
 
-__all__ = ["EFFICIENTNET_X_TABLE3", "TABLE3_COLUMNS", "V100_FP16_CMR", "GENET_TABLE2", "GENET_TABLE7",
-           "GENET_TABLE7_BATCHES", "table3_rows", "genet_table7_rows"]
+__all__ = ["EFFICIENTNET_X_TABLE3", "EFFICIENTNET_X_TABLE3_ARXIV", "GPUNET_TABLE3", "TABLE3_COLUMNS",
+           "V100_FP16_CMR", "GENET_TABLE2", "GENET_TABLE7",
+           "GENET_TABLE7_BATCHES", "table3_rows", "table3_arxiv_rows", "genet_table7_rows"]
 
 #: EfficientNet-X (Li et al., CVPR 2021), Table 3. ``gmacs`` is the paper's "#FLOPs (Billion)",
 #: which its footnote defines as multiply-adds; ``intensity`` (Ops/Byte) and ``efficiency`` (E)
@@ -95,3 +96,42 @@ def genet_table7_rows() -> list[dict]:
     return [{"model": model, "timm": timm_name, "top1": top1, "batch": batch, "ms_per_image": ms}
             for model, (timm_name, top1, values) in GENET_TABLE7.items()
             for batch, ms in zip(GENET_TABLE7_BATCHES, values)]
+
+
+#: EfficientNet-X, the arXiv version with appendices (../shared/papers/002_...), Table 3: its
+#: EfficientNet-X rows differ from the CVPR version's (``EFFICIENTNET_X_TABLE3``) in params and
+#: FLOPs of X-B1..B7 (and B6/B7 TPU latency). They match the release's ``efficientnet-x-b1..b7``
+#: (EfficientNet's own coefficients, 240..600 px), not its LACS families; GPUNet's Table 3 quotes
+#: them. Same columns as ``TABLE3_COLUMNS`` (``timm`` and ``resolution`` None).
+EFFICIENTNET_X_TABLE3_ARXIV = [
+    # model,               acc,  params_m, gmacs, intensity, E,     tpu_ms, gpu_ms, timm, resolution
+    ("EfficientNet-X-B0", 77.3, 7.6, 0.91, 63.8, 0.573, 8.71, 22.5, None, None),
+    ("EfficientNet-X-B1", 79.4, 9.6, 1.58, 65.5, 0.592, 13.6, 34.4, None, None),
+    ("EfficientNet-X-B2", 80.0, 10.0, 2.3, 73.0, 0.548, 15.7, 45.5, None, None),
+    ("EfficientNet-X-B3", 81.4, 13.3, 4.3, 84.0, 0.512, 31.9, 66.6, None, None),
+    ("EfficientNet-X-B4", 83.0, 21.6, 10.4, 101.5, 0.477, 64.9, 149.2, None, None),
+    ("EfficientNet-X-B5", 83.7, 33.4, 24.4, 126.1, 0.478, 125.9, 290.2, None, None),
+    ("EfficientNet-X-B6", 84.4, 47.7, 47, 167.5, 0.362, 237.6, 467.2, None, None),
+    ("EfficientNet-X-B7", 84.7, 73.2, 91, 194.3, 0.394, 433.9, 847.7, None, None),
+]
+
+
+def table3_arxiv_rows() -> list[dict]:
+    """The arXiv version's Table 3 EfficientNet-X rows as dicts (columns in ``TABLE3_COLUMNS``)."""
+    return [dict(zip(TABLE3_COLUMNS, row)) for row in EFFICIENTNET_X_TABLE3_ARXIV]
+
+
+#: GPUNet (Wang et al.), Table 3, "Without Distillation": GPUNet-0/1/2 and the EfficientNet-X
+#: rows. ``gflops`` is the paper's "#FLOPS (Billion)", which counts multiply-adds (its
+#: EfficientNet-B0 row says 0.38, EfficientNet-X's Table 3 0.39 GMACs; our builds agree);
+#: ``trt_ms`` is TensorRT 8.0.1 FP16 GPU compute time at batch 1 on a GV100 (explicit shape).
+#: The GPUNet resolutions are those of the released configs (NVIDIA DeepLearningExamples, GPUNet).
+GPUNET_TABLE3 = {
+    # model:                 (top1, trt_ms, params_m, gflops, resolution)
+    "GPUNet-0": (78.9, 0.62, 11.9, 3.25, 320),
+    "GPUNet-1": (80.5, 0.82, 12.7, 3.3, 288),
+    "GPUNet-2": (82.2, 1.76, 25.8, 8.38, 384),
+    "EfficientNetX-B0-GPU": (77.3, 1.05, 7.6, 0.91, None),  # resolution not stated
+    "EfficientNetX-B2-GPU": (80.0, 1.61, 10, 2.3, None),
+    "EfficientNetX-B3-GPU": (81.4, 2.1, 13.3, 4.3, None),
+}

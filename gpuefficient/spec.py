@@ -13,6 +13,20 @@ names the path to the bad field (``stages[3].expansion``), the value and what wa
 * ``conv``, ``space_to_depth``, ``xx``: not used, must stay 1.0.
 
 ``se_ratio`` is relative to the block's input channels (EfficientNet, GPUNet); 0 means no SE.
+
+``padding`` (per stage, see ``blocks.PADDINGS``) says how the stage's KxK convs pad: "symmetric"
+(default), "same" (TensorFlow, as the EfficientNet-X release; a network with a "same" stage accepts
+any resolution, every layer giving ceil(in / stride)) or "same_static" (GPUNet's release).
+
+``space_to_depth`` (per stage) expresses EfficientNet-X's released ``d`` option (mbconv and
+fused_mbconv stages only):
+
+* 1 (``d1``): the stage starts with a trainable 2x2 stride-2 conv-BN-act from its C input channels
+  to 4C; its blocks then run 4x wider (4 x ``out_channels``) with kernel (k + 1) // 2; the stage's
+  ``stride`` must be 1 (the 2x2 conv downsamples). The first block's SE width is relative to C.
+* 2 (``d2``): the stage right after a ``d1`` stage. Its first block runs at stride 1 instead of the
+  declared 2 (the 2x2 conv already downsampled) and its expansion and SE width are relative to the
+  un-widened input (input / 4), as in the release.
 """
 from __future__ import annotations
 
@@ -24,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuefficient.blocks import ACTIVATIONS, BLOCKS
+from gpuefficient.blocks import ACTIVATIONS, BLOCKS, PADDED_BLOCKS, PADDINGS
 
 __all__ = ["SpecError", "StemSpec", "StageSpec", "HeadSpec", "NetworkSpec", "EXPANSION_MEANING"]
 
@@ -131,9 +145,39 @@ class StageSpec:
     expansion: float = 1.0
     se_ratio: float = 0.0
     activation: str = "relu"
+    padding: str = "symmetric"
+    space_to_depth: int = 0
+
+    @property
+    def block_kernel(self) -> int:
+        """The kernel the blocks are built with: (k + 1) // 2 in a ``space_to_depth: 1`` stage, else k."""
+        return (self.kernel + 1) // 2 if self.space_to_depth == 1 else self.kernel
+
+    @property
+    def effective_stride(self) -> int:
+        """How much the stage downsamples: 2 for a ``space_to_depth: 1`` stage, 1 for ``2``, else ``stride``."""
+        return {0: self.stride, 1: 2 * self.stride, 2: self.stride // 2}[self.space_to_depth]
 
     def __post_init__(self) -> None:
         _choice("block", self.block, BLOCKS)
+        _choice("padding", self.padding, PADDINGS)
+        if self.padding != "symmetric" and self.block not in PADDED_BLOCKS:
+            raise SpecError("padding", f"got {self.padding!r}, expected 'symmetric': {self.block} blocks pad "
+                                       f"symmetrically only (other paddings: {list(PADDED_BLOCKS)})")
+        if (isinstance(self.space_to_depth, bool) or not isinstance(self.space_to_depth, int)
+                or self.space_to_depth not in (0, 1, 2)):
+            raise SpecError("space_to_depth", f"got {self.space_to_depth!r}, expected 0 (none), 1 (the stage starts "
+                                              "with a 2x2 stride-2 conv) or 2 (the stage after such a stage)")
+        if self.space_to_depth and self.block not in SE_BLOCKS:
+            raise SpecError("space_to_depth", f"got {self.space_to_depth!r}, expected 0: only {list(SE_BLOCKS)} "
+                                              f"stages follow EfficientNet-X's space-to-depth rules, not "
+                                              f"{self.block!r}")
+        if self.space_to_depth == 1 and self.stride != 1:
+            raise SpecError("stride", f"got {self.stride!r}, expected 1 with space_to_depth 1 (its 2x2 stride-2 "
+                                      "conv downsamples)")
+        if self.space_to_depth == 2 and self.stride != 2:
+            raise SpecError("stride", f"got {self.stride!r}, expected 2 with space_to_depth 2 (the first block "
+                                      "runs at stride 1 because the space-to-depth conv already downsampled)")
         _int("depth", self.depth)
         _int("out_channels", self.out_channels)
         _choice("activation", self.activation, ACTIVATIONS)
@@ -146,6 +190,10 @@ class StageSpec:
         else:
             _stride("stride", self.stride)
             _odd_kernel("kernel", self.kernel)
+            if self.block_kernel % 2 == 0 and self.padding != "same":
+                raise SpecError("padding", f"got {self.padding!r}, expected 'same': space_to_depth 1 halves kernel "
+                                           f"{self.kernel} to an even {self.block_kernel}, which only TensorFlow's "
+                                           "'same' padding (extra pixel at the bottom/right) keeps the size")
         if self.block in EXPANSION_MEANING:
             _number("expansion", self.expansion, f"a number > 0 ({self.block} expansion is "
                     f"{EXPANSION_MEANING[self.block]})", lambda v: v > 0)
@@ -200,16 +248,22 @@ class NetworkSpec:
             raise SpecError("source", f"got {self.source!r}, expected a string citing the paper and table")
         _int("in_channels", self.in_channels)
         _int("resolution", self.resolution)
-        if self.resolution % self.total_stride:
+        for i, stage in enumerate(self.stages):
+            if stage.space_to_depth == 2 and (i == 0 or self.stages[i - 1].space_to_depth != 1):
+                raise SpecError(f"stages[{i}].space_to_depth", "got 2, expected the previous stage to have "
+                                                               "space_to_depth 1 (2 marks the stage right after it)")
+        tf_same = any(stage.padding == "same" for stage in self.stages)
+        if self.resolution % self.total_stride and not tf_same:
             raise SpecError("resolution", f"got {self.resolution}, expected a multiple of the network's total "
-                                          f"stride {self.total_stride}")
+                                          f"stride {self.total_stride} (or a stage with padding 'same', which "
+                                          "accepts any size)")
 
     @property
     def total_stride(self) -> int:
         """Input resolution / final feature-map resolution: the product of the stem's and stages' strides."""
         stride = self.stem.stride
         for stage in self.stages:
-            stride *= stage.stride
+            stride *= stage.effective_stride
         return stride
 
     @classmethod

@@ -188,3 +188,21 @@ def test_bad_block_and_activation_names():
         make_block("resnet", 8, 8, 3, 1)
     with pytest.raises(ValueError, match="activation: got 'tanhh'"):
         make_activation("tanhh", 8)
+
+
+def test_same_padding_follows_tensorflow():
+    from gpuefficient.blocks import SameConv2d
+
+    conv = SameConv2d(1, 1, 2, 2)
+    nn.init.ones_(conv.weight)
+    x = torch.ones(1, 1, 5, 5)
+    out = conv(x)  # ceil(5 / 2) = 3; the padding row/column goes at the bottom/right
+    assert out.shape == (1, 1, 3, 3) and out[0, 0, 0, 0] == 4 and out[0, 0, 2, 2] == 1
+    assert SameConv2d(4, 4, 2, 1, groups=4)(torch.randn(1, 4, 7, 7)).shape == (1, 4, 7, 7)
+    assert SpaceToDepthConv(8, 32, 2, padding="same")(torch.randn(1, 8, 7, 7)).shape == (1, 32, 4, 4)
+    assert ConvBnAct(8, 8, 3, 2, padding="same_static").conv.padding == (0, 0)
+    assert ConvBnAct(8, 8, 3, 1, padding="same_static").conv.padding == (1, 1)
+    with pytest.raises(ValueError, match="even kernel cannot pad symmetrically"):
+        ConvBnAct(8, 8, 2)
+    with pytest.raises(ValueError, match="padding: got 'same', xx blocks pad symmetrically only"):
+        make_block("xx", 8, 8, 3, 1, padding="same")

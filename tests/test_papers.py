@@ -61,3 +61,36 @@ def test_genet_table7_timm_names_exist():
     rows = genet_table7_rows()
     assert len(rows) == 7 * len(GENET_TABLE7)
     assert {"model": "ResNet-50", "timm": "resnet50", "top1": 77.4, "batch": 64, "ms_per_image": 0.40} in rows
+
+
+ARXIV = PAPER.with_name("002_30248c6ea00ef6cf.txt")
+GPUNET = PAPER.with_name("001_fa46f8708fe7fbfc.txt")
+
+
+@pytest.mark.skipif(not ARXIV.exists(), reason="the papers' text (../shared/papers) is not beside this checkout")
+def test_efficientnet_x_arxiv_table3_transcription():
+    from gpuefficient.papers import table3_arxiv_rows
+
+    text = ARXIV.read_text()
+    table = text[text.index("Models Acc.? #Params #FLOPs"):]
+    lines = {line.split(" ")[0]: line.split() for line in table.splitlines()
+             if line.startswith("EfficientNet-X-B") and line.split()[1].endswith("%")}
+    for row in table3_arxiv_rows():
+        cells = lines[row["model"]]
+        assert float(cells[1].rstrip("%")) == row["top1"] and float(cells[2]) == row["params_m"], row["model"]
+        assert float(cells[3]) == row["gmacs"] and float(cells[4]) == row["intensity"], row["model"]
+        assert float(cells[5].rstrip("%")) / 100 == pytest.approx(row["efficiency"]), row["model"]
+        assert (float(cells[6]), float(cells[8])) == (row["tpu_ms"], row["gpu_ms"]), row["model"]
+
+
+@pytest.mark.skipif(not GPUNET.exists(), reason="the papers' text (../shared/papers) is not beside this checkout")
+def test_gpunet_table3_transcription():
+    from gpuefficient.papers import GPUNET_TABLE3
+
+    text = GPUNET.read_text()
+    table = text[text.index("Without Distillation"):text.index("With Distillation")]
+    rows = [line.replace("<b>", "").replace("</b>", "").split("\t") for line in table.splitlines() if "\t" in line]
+    lines = {row[0].split(" [")[0]: row for row in rows}
+    for model, (top1, trt_ms, params_m, gflops, _) in GPUNET_TABLE3.items():
+        cells = [float(c.rstrip(".")) for c in lines[model][1:5]]
+        assert cells == [top1, trt_ms, params_m, gflops], model

@@ -1,5 +1,7 @@
 import dataclasses
 
+import torch
+
 import pytest
 
 from gpuefficient.builder import build
@@ -134,3 +136,48 @@ def test_build_from_dict():
         build("tiny")
     with pytest.raises(SpecError, match=r"stages\[1\]\.depth"):
         build(tiny(depth=0))
+
+
+def x_like(**first_changes) -> dict:
+    """EfficientNet-X's first two stages: a space-to-depth (d1) stage and the stage after it (d2)."""
+    stages = [{"block": "mbconv", "depth": 1, "out_channels": 16, "expansion": 1.0, "se_ratio": 1.0,
+               "space_to_depth": 1, "padding": "same"},
+              {"block": "fused_mbconv", "depth": 2, "out_channels": 24, "stride": 2, "expansion": 6.0, "se_ratio": 1.0,
+               "space_to_depth": 2}]
+    stages[0].update(first_changes)
+    return {"name": "x", "stem": {"out_channels": 32}, "stages": stages, "resolution": 64}
+
+
+def test_space_to_depth_stages_build_as_the_efficientnet_x_release():
+    spec = NetworkSpec.from_dict(x_like())
+    assert spec.total_stride == 4 and spec.stages[0].block_kernel == 2 and spec.stages[0].effective_stride == 2
+    model = build(spec).eval()
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+    assert model.forward_features(torch.randn(1, 3, 64, 64)).shape == (1, 24, 16, 16)
+    assert model.stages[1][0].branch[0].conv.in_channels == 64 and model.stages[1][0].branch[0].conv.out_channels == 96
+    assert NetworkSpec.from_dict({**x_like(), "resolution": 66}).resolution == 66  # 'same': any size
+
+
+@pytest.mark.parametrize("data, path, text", [
+    (x_like(padding="symmetric"), "stages[0].padding", "expected 'same': space_to_depth 1 halves kernel 3"),
+    (x_like(stride=2), "stages[0].stride", "got 2, expected 1 with space_to_depth 1"),
+    (x_like(space_to_depth=3), "stages[0].space_to_depth", "got 3, expected 0 (none), 1"),
+    (x_like(space_to_depth=True), "stages[0].space_to_depth", "got True"),
+    (x_like(space_to_depth=0, padding="symmetric"), "stages[1].space_to_depth", "got 2, expected the previous"),
+    (x_like(block="xx", expansion=1.0, se_ratio=0, padding="symmetric"), "stages[0].space_to_depth",
+     "only ['mbconv', 'fused_mbconv']"),
+    (x_like(padding="valid"), "stages[0].padding", "got 'valid', expected one of ['same', 'same_static', 'symm"),
+    ({**tiny(), "stages": [{"block": "xx", "depth": 1, "out_channels": 8, "padding": "same"}]}, "stages[0].padding",
+     "expected 'symmetric': xx blocks pad symmetrically only"),
+])
+def test_bad_space_to_depth_and_padding(data, path, text):
+    with pytest.raises(SpecError) as err:
+        NetworkSpec.from_dict(data)
+    assert err.value.path == path and text in str(err.value)
+
+
+def test_d2_stride_must_be_2():
+    data = x_like()
+    data["stages"][1]["stride"] = 1
+    with pytest.raises(SpecError, match=r"^stages\[1\]\.stride: got 1, expected 2 with space_to_depth 2"):
+        NetworkSpec.from_dict(data)
