@@ -18,16 +18,17 @@ import io
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from gpuefficient.costs import parse_dtype
-from gpuefficient.latency import resolve_device
+from gpuefficient.latency import is_out_of_memory, measure, resolve_device
 
 __all__ = ["BACKENDS", "BackendUnavailable", "Prepared", "available_backends", "prepare", "output_error",
-           "DEFAULT_RTOL"]
+           "time_backends", "DEFAULT_RTOL"]
 
 BACKENDS = ("eager", "compile", "compile-max-autotune", "compile-cudagraphs", "cudagraph", "onnxruntime",
             "tensorrt")
@@ -175,6 +176,43 @@ def prepare(model: torch.nn.Module, example_input: torch.Tensor, backend: str = 
             raise ValueError(f"{backend} {name}: output differs from eager fp32 by max|diff|/max|ref| = "
                              f"{result.max_rel_error:.3g} (max|diff| {result.max_abs_error:.3g}), bound {bound:.3g}")
     return result
+
+
+def time_backends(model: torch.nn.Module, example_input: torch.Tensor, configs, *, device="auto", warmup: int = 10,
+                  repeats: int = 50, label: str = "") -> list[dict]:
+    """Prepare and time ``model`` on each ``(backend, dtype, channels_last)`` of ``configs``, in one run.
+
+    One row per config: the measurement's fields (``median_ms``, ``iqr_ms``, settings, versions),
+    the output error against eager fp32 and ``prepare_s`` (export/compile time, paid once), or,
+    when the backend cannot run here or runs out of memory, ``skipped`` with the one-line reason.
+    Any other failure, a wrong output included, raises: a number is never reported for it.
+    """
+    rows = []
+    for config in configs:
+        if not (isinstance(config, (tuple, list)) and len(config) == 3):
+            raise ValueError(f"configs: got {config!r}, expected (backend, dtype, channels_last) tuples")
+        backend, dtype, channels_last = config
+        row = {"model": label, "backend": backend, "dtype": dtype, "channels_last": bool(channels_last)}
+        start = time.perf_counter()
+        try:
+            prepared = prepare(model, example_input, backend, dtype, device=device, channels_last=channels_last)
+            prepare_s = time.perf_counter() - start
+            m = measure(prepared.run, device=prepared.device, warmup=warmup, repeats=repeats,
+                        label=f"{label} {backend} {dtype}".strip(), settings=prepared.settings)
+        except BackendUnavailable as err:
+            rows.append({**row, "skipped": str(err)})
+            continue
+        except Exception as err:  # noqa: BLE001 - out of memory is recorded, everything else raised
+            if not is_out_of_memory(err):
+                raise
+            rows.append({**row, "skipped": f"out of memory: {str(err).splitlines()[0][:160]}"})
+            continue
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        rows.append({**row, "skipped": "", **m.to_dict(), "prepare_s": prepare_s,
+                     "max_rel_error": prepared.max_rel_error})
+    return rows
 
 
 def _build(backend: str, model, x: torch.Tensor, dev: torch.device, name: str, workdir):

@@ -65,6 +65,58 @@ def _latency(args) -> int:
     return 0
 
 
+def _lut(args) -> int:
+    from gpuefficient import lut
+    from gpuefficient.models import create_model
+    from gpuefficient.zoo import ZOO
+
+    if args.action == "predict" and len(args.models) != 1:
+        raise ValueError(f"lut predict: got {len(args.models)} models, expected exactly one")
+    granularities = lut.GRANULARITIES if args.granularity == "both" else (args.granularity,)
+    out = {"table": args.table, "backend": args.backend, "dtype": args.dtype, "models": {}}
+    with lut.LatencyTable(args.table, backend=args.backend, dtype=args.dtype, device=args.device,
+                          warmup=args.warmup, repeats=args.repeats) as table:
+        for name in args.models:
+            resolution = args.resolution or (ZOO[name].spec.resolution if name in ZOO else 224)
+            shape = (args.batch, 3, resolution, resolution)
+            model = create_model(name).eval()
+            info = {"input_shape": list(shape)}
+            for g in granularities:
+                found = lut.units(model, shape, g)
+                if args.action == "build":
+                    info[f"measured_{g}"] = table.fill(found)
+                    info[f"units_{g}"] = len(found)
+                else:
+                    prediction = table.predict(model, shape, g)
+                    info[f"predicted_{g}_ms"] = prediction.total_s * 1e3
+                    info[f"units_{g}"] = prediction.to_frame().assign(latency_ms=lambda f: f.latency_s * 1e3).drop(
+                        columns=["latency_s", "key_config"]).to_dict("records")
+            if args.action == "predict" and args.measure:
+                m = table.measure_network(model, shape)
+                info["measured_ms"], info["measured_iqr_ms"] = m.median * 1e3, m.iqr * 1e3
+                for g in granularities:
+                    info[f"error_{g}_pct"] = 100 * (info[f"predicted_{g}_ms"] / info["measured_ms"] - 1)
+            out["models"][name] = info
+        out["entries"], out["context"] = len(table), table.context
+    if args.json:
+        json.dump(out, sys.stdout, default=str)
+        print()
+        return 0
+    print(f"table {args.table}: {out['entries']} entries; context {out['context']}")
+    for name, info in out["models"].items():
+        shape = "x".join(map(str, info["input_shape"]))
+        if args.action == "build":
+            print(f"{name} @ {shape}: " + ", ".join(f"{g}: {info[f'measured_{g}']} of {info[f'units_{g}']} units "
+                                                     "measured now" for g in granularities))
+            continue
+        parts = [f"{g} sum {info[f'predicted_{g}_ms']:.3f} ms ({len(info[f'units_{g}'])} units)" for g in granularities]
+        if "measured_ms" in info:
+            parts.append(f"measured {info['measured_ms']:.3f} ms (IQR {info['measured_iqr_ms']:.3f})")
+            parts += [f"{g} error {info[f'error_{g}_pct']:+.1f}%" for g in granularities]
+        print(f"{name} @ {shape}: " + "; ".join(parts))
+    return 0
+
+
 def _rank(args) -> int:
     from gpuefficient.models import create_model
     from gpuefficient.rank import load_checkpoint, stage_spectra
@@ -187,6 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
     lat.add_argument("--json", action="store_true", help="print one JSON object, samples included")
     lat.set_defaults(run=_latency)
 
+    table = sub.add_parser("lut", help="GPUNet-style latency lookup table: fill it, or predict a network from it")
+    table.add_argument("action", choices=("build", "predict"), help="build: measure the missing units of the "
+                       "models; predict: sum the units of one model (measuring misses first)")
+    table.add_argument("models", nargs="+", metavar="MODEL", help="zoo or timm model names")
+    table.add_argument("--table", default="latency_table.sqlite", help="the SQLite file (default latency_table.sqlite)")
+    table.add_argument("--backend", default="eager", help="the backend the units are timed on (default eager)")
+    table.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
+    table.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
+    table.add_argument("--resolution", type=_positive_int, help="input size (default: the zoo's, else 224)")
+    table.add_argument("--granularity", choices=("layer", "block", "both"), default="both",
+                       help="layer: conv groups, SE, head; block: whole blocks (fusion-aware); default both")
+    table.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    table.add_argument("--warmup", type=_positive_int, default=5, help="untimed calls per unit (default 5)")
+    table.add_argument("--repeats", type=_positive_int, default=20, help="timed samples per unit (default 20)")
+    table.add_argument("--measure", action="store_true", help="predict: also measure the network end to end")
+    table.add_argument("--json", action="store_true", help="print one JSON object")
+    table.set_defaults(run=_lut)
+
     rank = sub.add_parser("rank", help="per-stage singular-value spectra of a model's conv kernels (GENet)")
     rank.add_argument("model", help="a zoo or timm model name, e.g. resnet18")
     rank.add_argument("--weights", help="a local checkpoint (state dict) to load, weights_only")
@@ -214,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as err:
+    except Exception as err:  # our own errors (bad values, corrupt table, backend missing): one line, exit 2
+        if not (isinstance(err, ValueError) or type(err).__module__.startswith("gpuefficient.")):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from gpuefficient.builder import Network
 from gpuefficient.latency import Measurement, device_name, measure, random_input, resolve_device, software_versions
 
 __all__ = ["LUTError", "Unit", "Prediction", "LatencyTable", "units", "unit_key_config", "versions_hash",
-           "eager_timer", "evaluate", "kendall_tau_b", "DTYPES"]
+           "eager_timer", "backend_timer", "compare", "fit_correction", "evaluate", "kendall_tau_b", "DTYPES", "GRANULARITIES"]
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 GRANULARITIES = ("layer", "block")
@@ -129,6 +129,25 @@ def eager_timer(warmup: int = 5, repeats: int = 20) -> Timer:
     return timer
 
 
+def backend_timer(backend: str, warmup: int = 5, repeats: int = 20, channels_last: bool = False) -> Timer:
+    """``timer(module, x)`` on any backend of :mod:`gpuefficient.backends` (output checked, then timed).
+
+    The module is prepared in ``x``'s dtype; compiling backends pay their compilation once per
+    distinct unit, outside the timed samples. Backends with static buffers are timed as they run.
+    """
+    from gpuefficient.backends import BACKENDS, prepare
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
+    names = {v: k for k, v in DTYPES.items()}
+
+    def timer(module: nn.Module, x: torch.Tensor) -> Measurement:
+        prepared = prepare(module, x, backend, names[x.dtype], device=x.device, channels_last=channels_last)
+        return measure(prepared.run, device=x.device, warmup=warmup, repeats=repeats, label=type(module).__name__,
+                       settings={**prepared.settings, "max_rel_error_vs_eager": prepared.max_rel_error})
+    return timer
+
+
 _COLUMNS = (("key_config", "TEXT"), ("input_shape", "TEXT"), ("dtype", "TEXT"), ("backend", "TEXT"),
             ("device", "TEXT"), ("versions", "TEXT"), ("median_s", "REAL"), ("trimmed_mean_s", "REAL"),
             ("iqr_s", "REAL"), ("repeats", "INTEGER"), ("timestamp", "TEXT"), ("measurement", "TEXT"))
@@ -180,8 +199,8 @@ class LatencyTable:
     """Persistent per-unit latencies for one (backend, dtype, device, software versions) context.
 
     ``timer(module, x) -> Measurement`` gets ``module`` in eval mode on the table's device and
-    dtype and a seeded random ``x`` there; the default times eager execution. Other backends pass
-    their own timer (e.g. one built on ``gpuefficient.backends.prepare``).
+    dtype and a seeded random ``x`` there; the default times ``backend`` (:func:`eager_timer` or
+    :func:`backend_timer`). A backend name the package does not know needs its own ``timer``.
     """
 
     def __init__(self, path: str | Path, *, backend: str = "eager", dtype: str = "fp32", device="auto",
@@ -190,16 +209,15 @@ class LatencyTable:
             raise ValueError(f"dtype: got {dtype!r}, expected one of {list(DTYPES)}")
         if not isinstance(backend, str) or not backend:
             raise ValueError(f"backend: got {backend!r}, expected a backend name such as 'eager'")
-        if timer is None and backend != "eager":
-            raise ValueError(f"timer: none given for backend {backend!r}; the default timer measures only "
-                             "'eager', pass timer=... for other backends")
         if timer is not None and not callable(timer):
             raise TypeError(f"timer: got {type(timer).__name__}, expected a callable (module, input) -> Measurement")
         self.path, self.backend, self.dtype, self.seed = Path(path), backend, dtype, seed
         self.device = resolve_device(device)
         self.context = {"dtype": dtype, "backend": backend, "device": device_name(self.device),
                         "versions": versions_hash()}
-        self.timer = timer or eager_timer(warmup, repeats)
+        if timer is None:  # a custom backend name needs its own timer; a known one gets backend_timer
+            timer = eager_timer(warmup, repeats) if backend == "eager" else backend_timer(backend, warmup, repeats)
+        self.timer = timer
         self._conn = _open_store(self.path)
 
     def close(self) -> None:
@@ -245,6 +263,10 @@ class LatencyTable:
             raise TypeError(f"timer: returned {type(result).__name__} for {unit.name}, expected a Measurement")
         return result
 
+    def measure_network(self, model: nn.Module, input_shape: Sequence[int]) -> Measurement:
+        """End-to-end latency of ``model`` with this table's timer, dtype and device (nothing stored)."""
+        return self._measure(Unit(type(model).__name__, model, tuple(input_shape), unit_key_config(model)))
+
     def predict(self, model: nn.Module, input_shape: Sequence[int], granularity: str = "block") -> Prediction:
         """Sum of the units' stored latencies, measuring the misses first."""
         found = units(model, input_shape, granularity)
@@ -260,6 +282,43 @@ class LatencyTable:
     def entries(self) -> pd.DataFrame:
         """Every entry of the file (all contexts) with its full Measurement JSON."""
         return pd.read_sql_query("SELECT * FROM latency ORDER BY timestamp", self._conn)
+
+
+def compare(table: LatencyTable, networks: dict[str, tuple[nn.Module, Sequence[int]]],
+            granularities: Sequence[str] = GRANULARITIES) -> pd.DataFrame:
+    """Predicted (per granularity) and measured end-to-end latency of each network, one row each.
+
+    ``networks``: name -> (model, input shape with batch). Columns: ``measured_s``, ``measured_iqr_s``,
+    and per granularity ``predicted_<g>_s`` and ``units_<g>`` (how many units were summed).
+    """
+    for g in granularities:
+        if g not in GRANULARITIES:
+            raise ValueError(f"granularities: got {g!r}, expected items of {list(GRANULARITIES)}")
+    rows = []
+    for name, (model, shape) in networks.items():
+        row = {"network": name, "input_shape": tuple(shape)}
+        for g in granularities:
+            prediction = table.predict(model, shape, g)
+            row[f"predicted_{g}_s"], row[f"units_{g}"] = prediction.total_s, len(prediction.rows)
+        m = table.measure_network(model, shape)
+        rows.append({**row, "measured_s": m.median, "measured_iqr_s": m.iqr})
+    return pd.DataFrame(rows)
+
+
+def fit_correction(predicted_s: Sequence[float], measured_s: Sequence[float]) -> tuple[float, float]:
+    """(scale, offset_s) so that ``scale x predicted + offset_s`` best matches ``measured_s`` in relative error.
+
+    A sum of isolated units is off by a roughly constant overhead per network (GPUNet: +75 us) and
+    a roughly proportional share (caches, fusion); a line fitted on calibration networks, by least
+    squares weighted by 1 / measured^2, removes both. Apply it to held-out networks only.
+    """
+    errors = evaluate(predicted_s, measured_s)  # validates lengths and values
+    if errors["n"] < 2:
+        raise ValueError("predicted_s: expected at least 2 networks to fit a line")
+    p, m = torch.tensor(predicted_s, dtype=torch.float64), torch.tensor(measured_s, dtype=torch.float64)
+    design = torch.stack([p / m, 1 / m], dim=1)  # rows divided by m: relative residuals
+    solution = torch.linalg.lstsq(design, torch.ones_like(m).unsqueeze(1)).solution.squeeze(1)
+    return float(solution[0]), float(solution[1])
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:

@@ -8,7 +8,7 @@ from torch import nn
 
 from gpuefficient import backends
 from gpuefficient.backends import (BACKENDS, BackendUnavailable, Prepared, available_backends, output_error,
-                                   prepare)
+                                   prepare, time_backends)
 
 CPU_ONLY = not torch.cuda.is_available()
 needs_cpu = pytest.mark.skipif(not CPU_ONLY, reason="checks behaviour on a machine without CUDA")
@@ -203,3 +203,20 @@ def test_compile_cpu_matches_eager(x):
     assert p.settings["mode"] == "default"
     assert p.max_rel_error < 1e-4
     assert output_error(p.run(), reference(model, x))[1] < 1e-4
+
+
+@needs_cpu
+def test_time_backends_times_what_runs_and_records_why_others_skip(x):
+    model = tiny_net()
+    rows = time_backends(model, x, [("eager", "fp32", False), ("eager", "fp32", True), ("cudagraph", "fp16", False)],
+                         device="cpu", warmup=1, repeats=3, label="net")
+    assert [r["backend"] for r in rows] == ["eager", "eager", "cudagraph"]
+    assert [r["channels_last"] for r in rows] == [False, True, False]
+    for row in rows[:2]:
+        assert row["skipped"] == "" and row["median_ms"] > 0 and row["repeats"] == 3
+        assert row["max_rel_error"] < 5e-3 and row["prepare_s"] >= 0 and row["model"] == "net"
+    assert "needs a CUDA device" in rows[2]["skipped"] and "median_ms" not in rows[2]
+    with pytest.raises(ValueError, match="configs: got 'eager'"):
+        time_backends(model, x, ["eager"], device="cpu")
+    with pytest.raises(ValueError, match="backend: got 'tvm'"):
+        time_backends(model, x, [("tvm", "fp32", False)], device="cpu")

@@ -63,3 +63,35 @@ def test_zoo_list_show_and_zoo_names_in_costs(capsys):
     assert json.loads(capsys.readouterr().out)["params"] == 8_173_761
     assert main(["zoo", "show"]) == 2
     assert "expected a NAME" in capsys.readouterr().err
+
+
+def test_latency_json_and_bad_backend(capsys):
+    assert main(["latency", "resnet18", "--resolution", "32", "--device", "cpu", "--warmup", "1", "--repeats", "3",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["repeats"] == 3 and len(data["times_s"]) == 3 and data["backend"] == "eager"
+    assert data["throughput_per_s"] == pytest.approx(1e3 / data["median_ms"])
+    assert data["max_rel_error_vs_eager"] == 0.0
+    assert main(["latency", "resnet18", "--backend", "tvm", "--device", "cpu"]) == 2
+    assert "backend: got 'tvm'" in capsys.readouterr().err
+    assert main(["latency", "resnet18", "--backend", "cudagraph", "--device", "cpu"]) == 2
+    assert "needs a CUDA device" in capsys.readouterr().err
+
+
+def test_lut_build_then_predict_hits_the_table(capsys, tmp_path):
+    table = str(tmp_path / "t.sqlite")
+    common = ["--table", table, "--resolution", "32", "--device", "cpu", "--warmup", "1", "--repeats", "3"]
+    assert main(["lut", "build", "genet_light", *common, "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["models"]["genet_light"]["measured_layer"] > 0 and built["entries"] > 0
+    assert main(["lut", "predict", "genet_light", *common, "--measure", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["entries"] == built["entries"]  # everything was in the table already
+    info = data["models"]["genet_light"]
+    assert info["predicted_block_ms"] == pytest.approx(sum(u["latency_ms"] for u in info["units_block"]))
+    assert info["measured_ms"] > 0 and "error_layer_pct" in info
+    assert main(["lut", "predict", "genet_light", "resnet18", *common]) == 2
+    assert "expected exactly one" in capsys.readouterr().err
+    (tmp_path / "bad.sqlite").write_text("not a database")
+    assert main(["lut", "predict", "genet_light", "--table", str(tmp_path / "bad.sqlite"), "--device", "cpu"]) == 2
+    assert "corrupt or not an SQLite file" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from torch import nn
 from gpuefficient.blocks import ConvBnAct, SqueezeExcite
 from gpuefficient.builder import build
 from gpuefficient.latency import Measurement
-from gpuefficient.lut import (LatencyTable, LUTError, evaluate, kendall_tau_b, unit_key_config, units,
+from gpuefficient.lut import (LatencyTable, LUTError, backend_timer, compare, evaluate, fit_correction, kendall_tau_b, unit_key_config, units,
                               versions_hash)
 
 SPEC = {"name": "tiny", "stem": {"out_channels": 8}, "resolution": 32,
@@ -164,7 +164,7 @@ def test_default_timer_measures_eager_latency(tmp_path):
 def test_table_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="dtype: got 'fp64'"):
         LatencyTable(tmp_path / "t.sqlite", dtype="fp64")
-    with pytest.raises(ValueError, match="timer: none given for backend 'trt'"):
+    with pytest.raises(ValueError, match="backend: got 'trt', expected one of eager"):
         LatencyTable(tmp_path / "t.sqlite", backend="trt")
     with LatencyTable(tmp_path / "t.sqlite", timer=lambda m, x: 1.0, device="cpu") as table:
         with pytest.raises(TypeError, match="expected a Measurement"):
@@ -200,3 +200,39 @@ def test_evaluate_hand_computed():
 def test_evaluate_rejects_bad_inputs(predicted, measured, match):
     with pytest.raises(ValueError, match=match):
         evaluate(predicted, measured)
+
+
+def test_backend_timer_checks_output_then_times(tmp_path):
+    model = nn.Sequential(ConvBnAct(3, 8, 3), ConvBnAct(8, 8, 3)).eval()
+    with LatencyTable(tmp_path / "t.sqlite", backend="onnxruntime", device="cpu", warmup=1, repeats=3) as table:
+        pred = table.predict(model, (1, 3, 8, 8), "block")
+        assert len(pred.rows) == 4 and pred.total_s > 0  # not a builder Network: leaves with parameters
+        record = json.loads(table.entries()["measurement"].iloc[0])
+        assert record["settings"]["backend"] == "onnxruntime"
+        assert record["settings"]["max_rel_error_vs_eager"] < 5e-3
+    with pytest.raises(ValueError, match="backend: got 'tensor-rt'"):
+        backend_timer("tensor-rt")
+
+
+def test_compare_gives_both_granularities_and_the_measurement(net, tmp_path):
+    with LatencyTable(tmp_path / "t.sqlite", timer=FakeTimer(), device="cpu") as table:
+        frame = compare(table, {"tiny": (net, SHAPE), "tiny-b2": (net, (2, 3, 32, 32))})
+        assert list(frame.network) == ["tiny", "tiny-b2"]
+        assert (frame.units_block == 6).all() and (frame.units_layer > frame.units_block).all()
+        # the fake timer's latency is affine in parameters and input size: block sum > whole network,
+        # since every unit pays the 1 us constant once
+        assert (frame.predicted_block_s > frame.measured_s).all()
+        assert (frame.predicted_layer_s > frame.predicted_block_s).all()
+        with pytest.raises(ValueError, match="granularities: got 'op'"):
+            compare(table, {"tiny": (net, SHAPE)}, ["op"])
+
+
+def test_fit_correction_recovers_a_line_and_rejects_bad_input():
+    predicted = [100e-6, 250e-6, 400e-6, 900e-6]
+    measured = [0.8 * p - 20e-6 for p in predicted]  # sum over-estimates: proportional + constant
+    scale, offset = fit_correction(predicted, measured)
+    assert scale == pytest.approx(0.8) and offset == pytest.approx(-20e-6)
+    corrected = [scale * p + offset for p in predicted]
+    assert evaluate(corrected, measured)["rmspe_pct"] < 1e-6
+    with pytest.raises(ValueError, match="measured_s: got 0.0"):
+        fit_correction([1.0, 2.0], [0.0, 1.0])
