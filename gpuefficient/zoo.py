@@ -18,7 +18,7 @@ from gpuefficient.papers import GENET_TABLE2, GPUNET_TABLE3, table3_rows
 from gpuefficient.scaling import scale_spec
 from gpuefficient.spec import NetworkSpec
 
-__all__ = ["ZooEntry", "ZOO", "names", "get"]
+__all__ = ["ZooEntry", "ZOO", "names", "get", "paper_comparison"]
 
 
 @dataclass(frozen=True)
@@ -232,3 +232,30 @@ def get(name: str) -> ZooEntry:
     if name not in ZOO:
         raise ValueError(f"zoo: got {name!r}, expected one of {names()}")
     return ZOO[name]
+
+
+def paper_comparison(name: str, tolerance: float = 0.02) -> dict:
+    """Params and MACs of ``name`` as built (meta device: no memory) next to the paper's, at its resolution.
+
+    ``status`` per count: "within" (ours / paper within ``tolerance``), "known gap" (outside, and the
+    entry's ``known_gaps`` and ``notes`` explain it) or "unexplained" (a bug to fix).
+    """
+    import torch
+
+    from gpuefficient.builder import build
+    from gpuefficient.costs import analyze
+
+    entry = get(name)
+    res = entry.spec.resolution
+    with torch.device("meta"):
+        model = build(entry.spec)
+    report = analyze(model, (1, 3, res, res))
+    row = {"name": name, "resolution": res, "paper_resolution": entry.paper.get("resolution"),
+           "table": entry.paper.get("table", "")}
+    for key, ours in (("params", report.params), ("macs", report.macs)):
+        paper = entry.paper.get(key)
+        ratio = ours / paper if paper else float("nan")
+        status = ("within" if abs(ratio - 1) <= tolerance else
+                  "known gap" if key in entry.known_gaps else "unexplained") if paper else "not reported"
+        row.update({f"{key}_ours": ours, f"{key}_paper": paper, f"{key}_ratio": ratio, f"{key}_status": status})
+    return row

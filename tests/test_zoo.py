@@ -172,3 +172,16 @@ def test_released_efficientnet_coefficient_family_reproduces_the_arxiv_table3():
         report = analyze(meta_model(spec), (1, 3, res, res))
         assert report.params == pytest.approx(row["params_m"] * 1e6, rel=0.025), row["model"]
         assert report.macs == pytest.approx(row["gmacs"] * 1e9, rel=0.02), row["model"]
+
+
+def test_paper_comparison_has_no_unexplained_gap():
+    from gpuefficient.zoo import paper_comparison
+
+    rows = [paper_comparison(name) for name in names()]
+    assert not [(r["name"], k) for r in rows for k in ("params", "macs") if r[f"{k}_status"] == "unexplained"]
+    b0 = next(r for r in rows if r["name"] == "efficientnet_b0")
+    assert b0["params_status"] == "within" and b0["macs_ours"] == pytest.approx(0.39e9, rel=0.02)
+    x2 = paper_comparison("efficientnet_x_b2_tpu")
+    assert x2["macs_status"] == "known gap" and x2["macs_ratio"] == pytest.approx(1.427, abs=0.001)
+    tight = paper_comparison("efficientnet_b0", tolerance=0.0)  # nothing is exact: the status says so
+    assert tight["params_status"] == "unexplained"
