@@ -3,9 +3,11 @@
 Prints (1) the cost-analysis time of resnet50 after import, (2) with ``--notebooks`` the
 quick-mode execution time of each notebook, and (3) on a CUDA GPU the timing core's overhead
 against a bare CUDA-event loop on the same work and the measured matmul/copy ceilings against
-the best a plain torch loop reaches, (4) the run-to-run spread of a model's median latency.
+the best a plain torch loop reaches, (4) the run-to-run spread of a model's median latency,
+(5) with ``--lut`` the lookup table's accuracy on held-out GPUNet-space networks.
 Targets: analysis <= 0.5 s, each notebook <= 3 min in quick mode on a 2-core CPU, timing
-overhead <= 1%, ceilings within 5% / 10%, run-to-run spread <= 2% for work of 1 ms or more.
+overhead <= 1%, ceilings within 5% / 10%, run-to-run spread <= 2% for work of 1 ms or more;
+on an H100 lookup-table RMSPE <= 5%, >= 95% of held-out networks within 10%, Kendall tau >= 0.9.
 """
 from __future__ import annotations
 
@@ -105,14 +107,41 @@ def run_to_run_spread(runs: int = 5) -> dict:
             "resnet50_b1_run_to_run_spread": (max(medians) - min(medians)) / middle}
 
 
+def lut_accuracy(n: int = 40) -> dict:
+    """Held-out error metrics of the lookup table (chapter 2's study) on ``n`` Sobol networks.
+
+    CUDA: fp16 at 224 px, eager and CUDA-graph backends; CPU: fp32 at 64 px, eager only.
+    """
+    import tempfile
+
+    from gpuefficient import lut, search
+    from gpuefficient.builder import build
+
+    cuda = torch.cuda.is_available()
+    res, dtype = (224, "fp16") if cuda else (64, "fp32")
+    nets = {s.name: (build(s).eval(), (1, 3, res, res)) for s in search.sample_networks(n, resolution=res)}
+    out = {}
+    for backend in (["eager", "cudagraph"] if cuda else ["eager"]):
+        with tempfile.TemporaryDirectory() as folder, \
+                lut.LatencyTable(f"{folder}/t.sqlite", backend=backend, dtype=dtype, repeats=50 if cuda else 10) as t:
+            rows, _ = lut.held_out_metrics(lut.compare(t, nets))
+        for r in rows:
+            key = f"lut_{backend}_{r['unit']}_{r['predictor'].replace(' ', '_')}"
+            out.update({f"{key}_{m}": r[m] for m in ("rmspe_pct", "within", "bias_us", "kendall_tau")})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", action="store_true", help="also time each notebook in quick mode")
+    parser.add_argument("--lut", action="store_true", help="also measure the lookup table's held-out accuracy")
     args = parser.parse_args()
     out = cost_analysis_time()
     out.update(run_to_run_spread())
     if args.notebooks:
         out.update(notebook_times())
+    if args.lut:
+        out.update(lut_accuracy())
     if torch.cuda.is_available():
         from gpuefficient.hardware import measure_ceilings
 

@@ -32,7 +32,7 @@ from gpuefficient.builder import Network
 from gpuefficient.latency import Measurement, device_name, measure, random_input, resolve_device, software_versions
 
 __all__ = ["LUTError", "Unit", "Prediction", "LatencyTable", "units", "unit_key_config", "versions_hash",
-           "eager_timer", "backend_timer", "compare", "fit_correction", "evaluate", "kendall_tau_b", "DTYPES", "GRANULARITIES"]
+           "eager_timer", "backend_timer", "compare", "fit_correction", "held_out_metrics", "evaluate", "kendall_tau_b", "DTYPES", "GRANULARITIES"]
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 GRANULARITIES = ("layer", "block")
@@ -319,6 +319,30 @@ def fit_correction(predicted_s: Sequence[float], measured_s: Sequence[float]) ->
     design = torch.stack([p / m, 1 / m], dim=1)  # rows divided by m: relative residuals
     solution = torch.linalg.lstsq(design, torch.ones_like(m).unsqueeze(1)).solution.squeeze(1)
     return float(solution[0]), float(solution[1])
+
+
+def held_out_metrics(frame: pd.DataFrame, calibration: int | None = None) -> tuple[list[dict], dict[str, pd.Series]]:
+    """Error metrics of a :func:`compare` frame on held-out networks, raw and after :func:`fit_correction`.
+
+    The first ``calibration`` rows (default: half) fit the line per granularity; the metrics are
+    computed on the rest only. Returns (one metrics row per granularity and predictor, the
+    corrected prediction of every network per granularity, in seconds).
+    """
+    n = len(frame)
+    calibration = n // 2 if calibration is None else calibration
+    if isinstance(calibration, bool) or not isinstance(calibration, int) or not 2 <= calibration <= n - 2:
+        raise ValueError(f"calibration: got {calibration!r}, expected an integer from 2 to {n - 2} "
+                         f"(networks to fit on, leaving at least 2 of the {n} held out)")
+    calib, held = frame.iloc[:calibration], frame.iloc[calibration:]
+    rows, corrected = [], {}
+    for g in [g for g in GRANULARITIES if f"predicted_{g}_s" in frame]:
+        scale, offset = fit_correction(calib[f"predicted_{g}_s"], calib.measured_s)
+        corrected[g] = scale * frame[f"predicted_{g}_s"] + offset
+        for predictor, pred, a, b in (("raw sum", held[f"predicted_{g}_s"], 1.0, 0.0),
+                                      ("calibrated", corrected[g].iloc[calibration:], scale, offset)):
+            rows.append({"unit": g, "predictor": predictor, **evaluate(pred, held.measured_s), "scale": a,
+                         "offset_us": b * 1e6, "calibrated_on": calibration})
+    return rows, corrected
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:

@@ -8,7 +8,7 @@ from torch import nn
 from gpuefficient.blocks import ConvBnAct, SqueezeExcite
 from gpuefficient.builder import build
 from gpuefficient.latency import Measurement
-from gpuefficient.lut import (LatencyTable, LUTError, backend_timer, compare, evaluate, fit_correction, kendall_tau_b, unit_key_config, units,
+from gpuefficient.lut import (LatencyTable, LUTError, backend_timer, compare, evaluate, fit_correction, held_out_metrics, kendall_tau_b, unit_key_config, units,
                               versions_hash)
 
 SPEC = {"name": "tiny", "stem": {"out_channels": 8}, "resolution": 32,
@@ -236,3 +236,21 @@ def test_fit_correction_recovers_a_line_and_rejects_bad_input():
     assert evaluate(corrected, measured)["rmspe_pct"] < 1e-6
     with pytest.raises(ValueError, match="measured_s: got 0.0"):
         fit_correction([1.0, 2.0], [0.0, 1.0])
+
+
+def test_held_out_metrics_fit_on_the_first_rows_and_judge_the_rest():
+    import pandas as pd
+
+    measured = [1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3]
+    frame = pd.DataFrame({"measured_s": measured,
+                          "predicted_layer_s": [m / 0.8 + 20e-6 for m in measured],  # an exact line
+                          "predicted_block_s": [m * 1.05 for m in measured]})
+    rows, corrected = held_out_metrics(frame, calibration=3)
+    by = {(r["unit"], r["predictor"]): r for r in rows}
+    assert set(by) == {(g, p) for g in ("layer", "block") for p in ("raw sum", "calibrated")}
+    assert all(r["n"] == 3 and r["calibrated_on"] == 3 for r in rows)
+    assert by[("layer", "raw sum")]["rmspe_pct"] > 20 and by[("layer", "calibrated")]["rmspe_pct"] < 1e-6
+    assert by[("block", "raw sum")]["rmspe_pct"] == pytest.approx(5.0)
+    assert list(corrected["layer"]) == pytest.approx(measured)
+    with pytest.raises(ValueError, match="calibration: got 5, expected an integer from 2 to 4"):
+        held_out_metrics(frame, calibration=5)
