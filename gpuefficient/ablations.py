@@ -1,0 +1,200 @@
+"""The variants that chapter 4 compares: fused vs unfused MBConv, activations, space-to-depth, GPUNet's
+latency factors and EfficientNet-X's Table 4 steps, each built so that the compared variants take
+the same input and give outputs of the same shape.
+
+EfficientNet-X (Li et al., Sec. 3.1-3.3): fused MBConv raises intensity but also FLOPs, so it wins
+or loses by shape; activations are memory-bound and cost what the software fails to fuse; a 2x2
+stride-2 convolution does space-to-depth better than a copy. GPUNet (Wang et al., Sec. 3.1.1,
+Fig. 3): expansion, kernel, SE, resolution and activation move latency. :func:`compare` measures
+any such set of variants on the backends of :mod:`gpuefficient.backends` next to their costs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from gpuefficient.backends import time_backends
+from gpuefficient.blocks import ACTIVATIONS, ConvBnAct, FusedMBConv, MBConv, SpaceToDepthConv, make_activation
+from gpuefficient.builder import build
+from gpuefficient.costs import analyze, parse_dtype
+from gpuefficient.latency import measure, random_input, resolve_device
+from gpuefficient.spec import NetworkSpec
+
+__all__ = ["STANDALONE_ACTIVATIONS", "stage_shapes", "mbconv_variants", "space_to_depth_variants",
+           "standalone_activation", "activation_traffic", "with_activation", "factor_variants", "table4_specs",
+           "compare", "output_shapes"]
+
+#: The activations chapter 4 times (GPUNet Fig. 3, EfficientNet-X Sec. 3.3); "swish" is SiLU.
+STANDALONE_ACTIVATIONS = ("relu", "relu6", "swish", "hardswish", "gelu", "sigmoid", "prelu")
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: got {value!r}, expected an integer >= 1")
+    return value
+
+
+def stage_shapes(spec: NetworkSpec, resolution: int | None = None) -> list[dict]:
+    """Per stage of ``spec``: its input resolution and channels and the block settings of its first block.
+
+    The shapes an ablation should use: EfficientNet-B0's stages at 224 px run from 112x112x32 to
+    7x7x320, and a block's speed depends on exactly these numbers.
+    """
+    if not isinstance(spec, NetworkSpec):
+        raise TypeError(f"spec: got {type(spec).__name__}, expected a NetworkSpec")
+    res = _positive_int("resolution", spec.resolution if resolution is None else resolution)
+    size, width, rows = math.ceil(res / spec.stem.stride), spec.stem.out_channels, []
+    for i, stage in enumerate(spec.stages):
+        rows.append({"stage": i, "resolution": size, "in_channels": width, "out_channels": stage.out_channels,
+                     "kernel": stage.kernel, "stride": stage.stride, "expansion": stage.expansion,
+                     "se_ratio": stage.se_ratio, "depth": stage.depth, "block": stage.block})
+        size, width = math.ceil(size / stage.effective_stride), stage.out_channels
+    return rows
+
+
+def mbconv_variants(in_channels: int, out_channels: int, kernel: int, stride: int, expansion: float,
+                    se_ratio: float = 0.0, activation: str = "relu") -> dict[str, nn.Module]:
+    """MBConv (1x1 expand, kxk depthwise, 1x1 project) and fused MBConv (kxk expand, 1x1 project) alike."""
+    args = (in_channels, out_channels, kernel, stride, expansion, se_ratio, activation)
+    return {"mbconv": MBConv(*args).eval(), "fused_mbconv": FusedMBConv(*args).eval()}
+
+
+def space_to_depth_variants(channels: int, activation: str = "relu") -> dict[str, nn.Module]:
+    """Three ways from HxWxC to H/2xW/2x4C (EfficientNet-X Sec. 3.1): a trainable 2x2 stride-2 conv,
+    a pure reshape (``pixel_unshuffle``, a memory copy) and a 3x3 stride-2 conv of equal output shape."""
+    _positive_int("channels", channels)
+    return {"conv2x2_s2 (space-to-depth)": SpaceToDepthConv(channels, 4 * channels, 2, activation).eval(),
+            "pixel_unshuffle (copy)": nn.PixelUnshuffle(2),
+            "conv3x3_s2": ConvBnAct(channels, 4 * channels, 3, 2, activation=activation).eval()}
+
+
+def standalone_activation(name: str, channels: int) -> nn.Module:
+    """The activation ``name`` as a module that does not work in place (a timed loop must not feed
+    its own output back, which would drift towards zeros or denormals)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation: got {name!r}, expected one of {sorted(ACTIVATIONS)}")
+    module = make_activation(name, channels)
+    if hasattr(module, "inplace"):
+        module.inplace = False
+    return module.eval()
+
+
+def activation_traffic(name: str, shape, dtype="fp32", device="auto", warmup: int = 10, repeats: int = 50):
+    """Time ``name`` alone on a random tensor of ``shape``: (measurement, achieved bytes/s read + written).
+
+    An elementwise activation reads its input once and writes its output once; the achieved rate
+    compared with the copy ceiling says whether it is memory-bound (near the ceiling) or not.
+    """
+    shape = tuple(shape)
+    if len(shape) != 4:
+        raise ValueError(f"shape: got {shape!r}, expected (batch, channels, height, width)")
+    dev, tdtype = resolve_device(device), parse_dtype(dtype)
+    module = standalone_activation(name, shape[1]).to(dev, tdtype)
+    x = random_input(shape, tdtype, dev)
+    with torch.inference_mode():
+        m = measure(lambda: module(x), device=dev, warmup=warmup, repeats=repeats, label=name,
+                    settings={"activation": name, "shape": list(shape), "dtype": str(tdtype)})
+    return m, 2 * x.numel() * x.element_size() / m.median
+
+
+def with_activation(spec: NetworkSpec, activation: str | list[str], name: str | None = None) -> NetworkSpec:
+    """``spec`` with ``activation`` in the stem, every stage (or one per stage, given a list) and the head."""
+    acts = [activation] * len(spec.stages) if isinstance(activation, str) else list(activation)
+    if len(acts) != len(spec.stages):
+        raise ValueError(f"activation: got {len(acts)} names, expected 1 or {len(spec.stages)} (one per stage)")
+    head_act = acts[-1] if isinstance(activation, list) else activation
+    stem_act = acts[0] if isinstance(activation, list) else activation
+    return dataclasses.replace(
+        spec, name=name or f"{spec.name}_{activation if isinstance(activation, str) else 'mixed'}",
+        stem=dataclasses.replace(spec.stem, activation=stem_act),
+        stages=tuple(dataclasses.replace(s, activation=a) for s, a in zip(spec.stages, acts)),
+        head=dataclasses.replace(spec.head, activation=head_act))
+
+
+_FACTORS = {"expansion": (1, 2, 3, 4, 5, 6), "kernel": (3, 5, 7), "se": (0.0, 0.25),
+            "activation": ("relu", "swish", "hardswish", "prelu"), "resolution": (160, 192, 224, 256, 288)}
+
+
+def factor_variants(spec: NetworkSpec, factor: str, values=None) -> dict[str, NetworkSpec]:
+    """GPUNet Fig. 3: ``spec`` with one factor set in every MBConv stage (the first, expansion-1 stage
+    keeps its expansion), one variant per value. Factors: expansion, kernel, se, activation, resolution."""
+    if factor not in _FACTORS:
+        raise ValueError(f"factor: got {factor!r}, expected one of {list(_FACTORS)}")
+    variants = {}
+    for value in (values if values is not None else _FACTORS[factor]):
+        label = f"{factor}={value}"
+        if factor == "resolution":
+            variants[label] = dataclasses.replace(spec, name=f"{spec.name}_{label}", resolution=int(value))
+        elif factor == "activation":
+            variants[label] = with_activation(spec, value, name=f"{spec.name}_{label}")
+        else:
+            field = {"expansion": "expansion", "kernel": "kernel", "se": "se_ratio"}[factor]
+            stages = tuple(s if (factor == "expansion" and s.expansion == 1) or s.block not in ("mbconv", "fused_mbconv")
+                           else dataclasses.replace(s, **{field: float(value) if field != "kernel" else int(value)})
+                           for s in spec.stages)
+            variants[label] = dataclasses.replace(spec, name=f"{spec.name}_{label}", stages=stages)
+    return variants
+
+
+def table4_specs() -> dict[str, NetworkSpec]:
+    """EfficientNet-X Table 4's steps, built backwards from the zoo's EfficientNet-X-B0 so each adds one change.
+
+    EfficientNet-B0 -> +space-to-depth (X-B0 with MBConv instead of fused and swish everywhere) ->
+    +fused conv (X-B0 with swish everywhere) -> +activation: X-B0 GPU (ReLU everywhere, Table 1) and
+    X-B0 TPU (the release's swish in the fused stages). Only the activation step differs by platform.
+    """
+    from gpuefficient.zoo import get
+
+    x_gpu, x_tpu = get("efficientnet_x_b0_gpu").spec, get("efficientnet_x_b0_tpu").spec
+    fused = with_activation(x_gpu, "swish", name="b0_s2d_fused")
+    s2d = dataclasses.replace(fused, name="b0_s2d", stages=tuple(
+        dataclasses.replace(s, block="mbconv") if s.block == "fused_mbconv" else s for s in fused.stages))
+    return {"EfficientNet-B0": get("efficientnet_b0").spec, "+SpaceToDepth": s2d, "+Fused Conv": fused,
+            "+Activation (X-B0 GPU)": x_gpu, "+Activation (X-B0 TPU)": x_tpu}
+
+
+def output_shapes(variants: dict[str, nn.Module], input_shape) -> dict[str, tuple[int, ...]]:
+    """Each variant's output shape for ``input_shape`` (meta device: no compute)."""
+    shapes = {}
+    for name, module in variants.items():
+        with torch.no_grad():
+            shapes[name] = tuple(_meta_copy(module)(torch.empty(tuple(input_shape), device="meta")).shape)
+    return shapes
+
+
+def _meta_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).to("meta")
+
+
+def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, *, device="auto",
+            warmup: int = 10, repeats: int = 50, same_output: bool = True) -> list[dict]:
+    """Costs (params, FLOPs, bytes, intensity) and latency per backend config of each variant.
+
+    Specs are built first. With ``same_output`` the variants must give outputs of one shape (a
+    comparison of blocks that compute different things is refused). One row per variant and config,
+    as :func:`gpuefficient.backends.time_backends` returns them, plus the cost columns.
+    """
+    if not variants:
+        raise ValueError("variants: got none, expected a dict of name -> module or spec")
+    modules = {name: (build(v).eval() if isinstance(v, NetworkSpec) else v.eval()) for name, v in variants.items()}
+    if same_output:
+        shapes = output_shapes(modules, input_shape)
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"variants: output shapes differ {shapes}, expected one shape for a fair comparison")
+    rows = []
+    for name, module in modules.items():
+        costs = {}
+        for dtype in {c[1] for c in configs}:
+            report = analyze(module, tuple(input_shape), dtype)
+            costs[dtype] = {"params": report.params, "flops": report.total_flops, "macs": report.macs,
+                            "bytes": report.bytes, "intensity": report.intensity,
+                            "fused_intensity": report.fused_intensity}
+        x = random_input(tuple(input_shape), torch.float32, device)
+        for row in time_backends(module, x, configs, device=device, warmup=warmup, repeats=repeats, label=name):
+            rows.append({"variant": name, **costs[row["dtype"]], **row})
+    return rows

@@ -1,0 +1,103 @@
+"""Ablation variants: equal output shapes, the right blocks, Table 4's counts, bad parameters rejected."""
+import pytest
+import torch
+from torch import nn
+
+from gpuefficient import ablations
+from gpuefficient.blocks import FusedMBConv, MBConv
+from gpuefficient.builder import build
+from gpuefficient.costs import analyze
+from gpuefficient.zoo import get
+
+
+def test_stage_shapes_of_efficientnet_b0_and_x_b0():
+    b0 = ablations.stage_shapes(get("efficientnet_b0").spec)
+    assert [(s["resolution"], s["in_channels"], s["out_channels"]) for s in b0] == [
+        (112, 32, 16), (112, 16, 24), (56, 24, 40), (28, 40, 80), (14, 80, 112), (14, 112, 192), (7, 192, 320)]
+    x0 = ablations.stage_shapes(get("efficientnet_x_b0_gpu").spec)
+    assert [s["resolution"] for s in x0] == [112, 56, 56, 28, 14, 14, 7]  # the 2x2 space-to-depth conv halves
+    assert ablations.stage_shapes(get("efficientnet_b0").spec, 256)[0]["resolution"] == 128
+    with pytest.raises(TypeError, match="expected a NetworkSpec"):
+        ablations.stage_shapes({"name": "b0"})
+    with pytest.raises(ValueError, match="resolution: got 0"):
+        ablations.stage_shapes(get("efficientnet_b0").spec, 0)
+
+
+@pytest.mark.parametrize("stride, expansion", [(1, 1.0), (2, 6.0)])
+def test_mbconv_variants_share_input_and_output_shapes(stride, expansion):
+    variants = ablations.mbconv_variants(16, 24, 3, stride, expansion, 0.25, "swish")
+    assert isinstance(variants["mbconv"], MBConv) and isinstance(variants["fused_mbconv"], FusedMBConv)
+    shapes = ablations.output_shapes(variants, (2, 16, 32, 32))
+    assert set(shapes.values()) == {(2, 24, 32 // stride, 32 // stride)}
+    flops = {k: analyze(v, (1, 16, 32, 32)).flops for k, v in variants.items()}
+    assert flops["fused_mbconv"] > flops["mbconv"]  # the fused block trades FLOPs for intensity
+
+
+def test_space_to_depth_variants_are_equal_shape_and_the_copy_moves_data_only():
+    variants = ablations.space_to_depth_variants(8)
+    assert set(ablations.output_shapes(variants, (1, 8, 16, 16)).values()) == {(1, 32, 8, 8)}
+    x = torch.randn(1, 8, 16, 16)
+    assert torch.equal(variants["pixel_unshuffle (copy)"](x), nn.functional.pixel_unshuffle(x, 2))
+    assert analyze(variants["pixel_unshuffle (copy)"], (1, 8, 16, 16)).flops == 0
+    with pytest.raises(ValueError, match="channels: got 0"):
+        ablations.space_to_depth_variants(0)
+
+
+def test_standalone_activations_do_not_work_in_place_and_traffic_is_counted():
+    for name in ablations.STANDALONE_ACTIVATIONS:
+        module = ablations.standalone_activation(name, 4)
+        x = torch.randn(1, 4, 3, 3)
+        before = x.clone()
+        module(x)
+        assert torch.equal(x, before), name
+    m, rate = ablations.activation_traffic("relu", (1, 4, 8, 8), device="cpu", warmup=1, repeats=3)
+    assert m.repeats == 3 and rate == pytest.approx(2 * 4 * 256 / m.median)
+    with pytest.raises(ValueError, match="activation: got 'mish'"):
+        ablations.standalone_activation("mish", 4)
+    with pytest.raises(ValueError, match=r"shape: got \(4, 8\)"):
+        ablations.activation_traffic("relu", (4, 8), device="cpu")
+
+
+def test_with_activation_and_factor_variants():
+    b0 = get("efficientnet_b0").spec
+    relu = ablations.with_activation(b0, "relu")
+    assert {s.activation for s in relu.stages} == {"relu"} and relu.stem.activation == relu.head.activation == "relu"
+    with pytest.raises(ValueError, match="got 2 names, expected 1 or 7"):
+        ablations.with_activation(b0, ["relu", "swish"])
+    kernels = ablations.factor_variants(b0, "kernel", (3, 7))
+    assert [s.kernel for s in kernels["kernel=7"].stages] == [7] * 7
+    expansions = ablations.factor_variants(b0, "expansion", (2,))["expansion=2"]
+    assert [s.expansion for s in expansions.stages] == [1.0] + [2.0] * 6  # the expansion-1 stage keeps it
+    assert ablations.factor_variants(b0, "resolution", (160,))["resolution=160"].resolution == 160
+    assert {s.se_ratio for s in ablations.factor_variants(b0, "se", (0.0,))["se=0.0"].stages} == {0.0}
+    with pytest.raises(ValueError, match="factor: got 'depth'"):
+        ablations.factor_variants(b0, "depth")
+
+
+def test_table4_steps_match_the_paper_counts():
+    """EfficientNet-X Table 4 (as reported): params 5.3 / 7.2 / 7.6 / 7.6 M, MACs 0.39 / 0.47 / 0.91 / 0.91 G."""
+    paper = {"EfficientNet-B0": (5.3e6, 0.39e9), "+SpaceToDepth": (7.2e6, 0.47e9), "+Fused Conv": (7.6e6, 0.91e9),
+             "+Activation (X-B0 GPU)": (7.6e6, 0.91e9), "+Activation (X-B0 TPU)": (7.6e6, 0.91e9)}
+    specs = ablations.table4_specs()
+    assert list(specs) == list(paper)
+    for name, spec in specs.items():
+        with torch.device("meta"):
+            report = analyze(build(spec), (1, 3, 224, 224))
+        params, macs = paper[name]
+        assert report.params == pytest.approx(params, rel=0.02), name
+        assert report.macs == pytest.approx(macs, rel=0.035), name  # +SpaceToDepth: 0.456 vs 0.47 (rounded)
+    assert {s.block for s in specs["+SpaceToDepth"].stages} == {"mbconv"}
+    assert {s.activation for s in specs["+Fused Conv"].stages} == {"swish"}
+
+
+def test_compare_refuses_unequal_outputs_and_reports_costs_with_times():
+    variants = ablations.mbconv_variants(8, 8, 3, 1, 2.0)
+    rows = ablations.compare(variants, (1, 8, 16, 16), [("eager", "fp32", False)], device="cpu", warmup=1,
+                             repeats=3)
+    assert [r["variant"] for r in rows] == ["mbconv", "fused_mbconv"]
+    assert all(r["median_ms"] > 0 and r["flops"] > 0 and r["intensity"] > 0 for r in rows)
+    with pytest.raises(ValueError, match="output shapes differ"):
+        ablations.compare({"a": nn.Conv2d(8, 8, 3), "b": nn.Conv2d(8, 8, 3, padding=1)}, (1, 8, 16, 16),
+                          [("eager", "fp32", False)], device="cpu")
+    with pytest.raises(ValueError, match="variants: got none"):
+        ablations.compare({}, (1, 8, 16, 16), [("eager", "fp32", False)])
