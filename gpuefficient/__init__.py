@@ -2,7 +2,9 @@
 
 Modules, one job each: ``costs`` (per-layer FLOPs, bytes, intensity), ``hardware`` (device
 catalog and measured ceilings), ``roofline`` (roofline and EfficientNet-X latency model),
-``latency`` (the timing core), ``block_profile`` (GENet's profiling networks), ``spec``,
+``latency`` (the timing core), ``backends`` (eager, compiled, CUDA graphs, ONNX Runtime,
+TensorRT), ``lut`` (latency lookup tables), ``search`` (GPUNet's search space), ``ablations``
+(chapter 4's variants), ``block_profile`` (GENet's profiling networks), ``spec``,
 ``blocks`` and ``builder`` (architectures as data), ``scaling`` (compound scaling of specs),
 ``zoo`` (the papers' networks as specs),
 ``transfer`` (weights between implementations), ``rank`` (singular values of conv kernels),

@@ -1,6 +1,7 @@
 """What every chapter does first: pick the device and the mode, seed everything, say so in one line."""
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ def setup(device="auto", quick=None, seed: int = 0) -> Runtime:
         raise ValueError(f"quick: got {quick!r}, expected None (auto), True or False")
     dev = resolve_device(device)
     quick = (dev.type != "cuda") if quick is None else quick
+    # torch.compile on a machine without CUDA logs a CUDA_HOME warning on every first compile: noise
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
