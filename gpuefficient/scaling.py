@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable, Sequence
 
 from gpuefficient.spec import NetworkSpec, SpecError
 
-__all__ = ["round_filters", "round_repeats", "scale_spec"]
+__all__ = ["round_filters", "round_repeats", "scale_spec", "COEFFICIENTS", "REWARD_EXPONENT", "multipliers",
+           "phi_for_resolution", "compound_scale", "flops_growth", "reward", "solve_phi", "grid", "lacs_search"]
 
 
 def _positive(name: str, value) -> None:
@@ -68,3 +70,121 @@ def scale_spec(spec: NetworkSpec, width: float, depth: float, resolution: int, d
         resolution=resolution,
         source=source if source is not None else
         f"{spec.name} scaled by width {width:g}, depth {depth:g}, resolution {resolution}")
+
+
+# --- Compound scaling and LACS (EfficientNet-X Sec. 4, Eq. 4-5, Table 2) ------------------------------
+
+#: EfficientNet-X Table 2 (as reported): (alpha, beta, gamma) for depth, width, resolution.
+COEFFICIENTS = {"accuracy-only": (1.2, 1.1, 1.15), "lacs-gpu": (1.29, 1.16, 1.07), "lacs-tpu": (1.29, 1.14, 1.08)}
+#: The exponent of the multi-objective reward ACC x (LAT / T)^w that EfficientNet-X uses (Sec. 5.2).
+REWARD_EXPONENT = -0.09
+
+
+def multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
+    """Eq. 5: (depth, width, resolution) multipliers alpha^phi, beta^phi, gamma^phi; each base must be >= 1."""
+    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
+            raise ValueError(f"{name}: got {value!r}, expected a number >= 1 (Eq. 5)")
+    if isinstance(phi, bool) or not isinstance(phi, (int, float)) or not math.isfinite(phi) or phi < 0:
+        raise ValueError(f"phi: got {phi!r}, expected a number >= 0")
+    return alpha ** phi, beta ** phi, gamma ** phi
+
+
+def phi_for_resolution(resolution: float, base_resolution: float, gamma: float) -> float:
+    """The phi at which ``base_resolution x gamma^phi`` equals ``resolution`` (how the release's tuples
+    reveal the phi of each family member)."""
+    _positive("resolution", resolution)
+    _positive("base_resolution", base_resolution)
+    if gamma <= 1:
+        raise ValueError(f"gamma: got {gamma!r}, expected a number > 1 to solve for phi")
+    return math.log(resolution / base_resolution) / math.log(gamma)
+
+
+def compound_scale(spec: NetworkSpec, alpha: float, beta: float, gamma: float, phi: float,
+                   name: str | None = None) -> NetworkSpec:
+    """``spec`` scaled by Eq. 5 at ``phi``: resolution = base resolution x gamma^phi, rounded (to a
+    multiple of the network's stride unless a stage pads TensorFlow-'same', which takes any size)."""
+    depth, width, res = multipliers(alpha, beta, gamma, phi)
+    # A network with TensorFlow 'same' padding takes any size; others need a multiple of their stride.
+    step = 1 if any(s.padding == "same" for s in spec.stages) else spec.total_stride
+    resolution = max(step, round(spec.resolution * res / step) * step)
+    return scale_spec(spec, width, depth, resolution, name=name or f"{spec.name}_a{alpha:g}_b{beta:g}_g{gamma:g}_phi"
+                      f"{phi:.3g}", source=f"{spec.name} compound-scaled: alpha {alpha:g}, beta {beta:g}, gamma "
+                      f"{gamma:g}, phi {phi:.4g} (depth x{depth:.3f}, width x{width:.3f}, resolution {resolution})")
+
+
+def flops_growth(alpha: float, beta: float, gamma: float) -> float:
+    """alpha x beta^2 x gamma^2: the FLOPs multiplier per unit of phi (EfficientNet's constraint ~= 2)."""
+    multipliers(alpha, beta, gamma, 1.0)
+    return alpha * beta ** 2 * gamma ** 2
+
+
+def reward(accuracy: float, latency: float, target: float, w: float = REWARD_EXPONENT) -> float:
+    """EfficientNet-X's multi-objective ACC x (LAT / T)^w: above the target, latency costs reward."""
+    for name, value in (("accuracy", accuracy), ("latency", latency), ("target", target)):
+        _positive(name, value)
+    return accuracy * (latency / target) ** w
+
+
+def solve_phi(latency_at: Callable[[float], float], target: float, phi_max: float = 8.0, tolerance: float = 0.01,
+              max_steps: int = 20) -> tuple[float, float]:
+    """The phi whose latency meets ``target`` (Eq. 4's constraint), by bisection: (phi, its latency).
+
+    ``latency_at(phi)`` measures (or predicts) the scaled model's latency and must grow with phi.
+    Stops when within ``tolerance`` (relative) of the target. Raises when even phi = 0 is too slow
+    or ``phi_max`` is too fast for the target.
+    """
+    _positive("target", target)
+    low, high = 0.0, float(phi_max)
+    at_low, at_high = latency_at(low), latency_at(high)
+    if at_low > target * (1 + tolerance):
+        raise ValueError(f"target: got {target:.4g}, but the base model (phi 0) already takes {at_low:.4g}")
+    if at_high < target * (1 - tolerance):
+        raise ValueError(f"target: got {target:.4g}, but phi_max {phi_max:g} reaches only {at_high:.4g}; raise phi_max")
+    best = (low, at_low) if abs(at_low - target) < abs(at_high - target) else (high, at_high)
+    for _ in range(max_steps):
+        if abs(best[1] / target - 1) <= tolerance:
+            break
+        mid = (low + high) / 2
+        at_mid = latency_at(mid)
+        if abs(at_mid - target) < abs(best[1] - target):
+            best = (mid, at_mid)
+        low, high = (mid, high) if at_mid < target else (low, mid)
+    return best
+
+
+def grid(alphas: Sequence[float], betas: Sequence[float], gammas: Sequence[float],
+         flops_budget: float | None = None, tolerance: float = 0.1) -> list[tuple[float, float, float]]:
+    """Every (alpha, beta, gamma) of the grid; with ``flops_budget`` only those whose alpha x beta^2 x
+    gamma^2 is within ``tolerance`` (relative) of it (EfficientNet's single-objective search: 2)."""
+    out = [(a, b, g) for a in alphas for b in betas for g in gammas]
+    if flops_budget is not None:
+        out = [c for c in out if abs(flops_growth(*c) / flops_budget - 1) <= tolerance]
+    if not out:
+        raise ValueError(f"grid: no (alpha, beta, gamma) left (flops_budget {flops_budget}, tolerance {tolerance})")
+    return out
+
+
+def lacs_search(base: NetworkSpec, candidates: Sequence[tuple[float, float, float]], latency: Callable,
+                accuracy: Callable, target: float, w: float = REWARD_EXPONENT, phi_max: float = 8.0,
+                tolerance: float = 0.03) -> list[dict]:
+    """Latency-aware compound scaling (Eq. 4): for each (alpha, beta, gamma), scale ``base`` until
+    ``latency(spec)`` meets ``target``, then score ``accuracy(spec)`` with :func:`reward`.
+
+    ``latency(spec) -> seconds`` measures on the device or predicts from a lookup table;
+    ``accuracy(spec) -> float`` is any oracle (short training, the user's own runs, a surrogate).
+    Rows are sorted best reward first.
+    """
+    if not isinstance(base, NetworkSpec):
+        raise TypeError(f"base: got {type(base).__name__}, expected a NetworkSpec")
+    rows = []
+    for alpha, beta, gamma in candidates:
+        phi, lat = solve_phi(lambda p: latency(compound_scale(base, alpha, beta, gamma, p)), target, phi_max,
+                             tolerance)
+        spec = compound_scale(base, alpha, beta, gamma, phi)
+        acc = accuracy(spec)
+        rows.append({"alpha": alpha, "beta": beta, "gamma": gamma, "phi": phi, "latency_s": lat,
+                     "accuracy": acc, "reward": reward(acc, lat, target, w),
+                     "depth": sum(s.depth for s in spec.stages), "resolution": spec.resolution,
+                     "flops_growth": flops_growth(alpha, beta, gamma), "spec": spec})
+    return sorted(rows, key=lambda r: -r["reward"])

@@ -44,3 +44,96 @@ def test_scale_spec_scales_stem_stages_head_and_resolution_only():
         scale_spec(SPEC, 1.13, 1.24, 237)
     with pytest.raises(TypeError, match="expected a NetworkSpec"):
         scale_spec(SPEC.to_dict(), 1.0, 1.0, 64)
+
+
+# --- compound scaling and LACS -------------------------------------------------------------------
+
+import math  # noqa: E402
+
+from gpuefficient import scaling  # noqa: E402
+from gpuefficient.zoo import _X_PARAMS, get  # noqa: E402
+
+
+def test_multipliers_are_eq5_and_reject_bases_below_one():
+    assert scaling.multipliers(1.2, 1.1, 1.15, 2) == pytest.approx((1.44, 1.21, 1.3225))
+    assert scaling.multipliers(1.29, 1.16, 1.07, 0) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="beta: got 0.9, expected a number >= 1"):
+        scaling.multipliers(1.2, 0.9, 1.1, 1)
+    with pytest.raises(ValueError, match="phi: got -1"):
+        scaling.multipliers(1.2, 1.1, 1.1, -1)
+
+
+@pytest.mark.parametrize("index", range(1, 8))
+def test_released_gpu_family_follows_the_lacs_gpu_coefficients(index):
+    """The release's GPU tuples (width, depth, resolution) are Table 2's GPU (1.29, 1.16, 1.07) at the phi
+    their resolution implies, within 3%: the coefficients and the family agree."""
+    width, depth, resolution = _X_PARAMS["gpu"][index][:3]
+    phi = scaling.phi_for_resolution(resolution, 224, 1.07)
+    d, w, r = scaling.multipliers(*scaling.COEFFICIENTS["lacs-gpu"], phi)
+    assert r * 224 == pytest.approx(resolution)
+    assert d == pytest.approx(depth, rel=0.03) and w == pytest.approx(width, rel=0.035)
+
+
+def test_compound_scale_rounds_resolution_to_what_the_network_accepts():
+    b0 = get("efficientnet_b0").spec  # symmetric padding: multiples of 32
+    scaled = scaling.compound_scale(b0, 1.2, 1.1, 1.15, 1.0)
+    assert scaled.resolution == 256 and scaled.resolution % 32 == 0  # 224 x 1.15 = 257.6 -> 256
+    assert sum(s.depth for s in scaled.stages) > sum(s.depth for s in b0.stages)
+    x0 = get("efficientnet_x_b0_gpu").spec  # TensorFlow 'same' padding: any size
+    assert scaling.compound_scale(x0, 1.29, 1.16, 1.07, 0.326).resolution == 229
+    assert scaling.compound_scale(x0, 1.29, 1.16, 1.07, 0).stages == x0.stages
+
+
+def test_reward_and_flops_growth():
+    assert scaling.reward(0.8, 2e-3, 2e-3) == pytest.approx(0.8)
+    assert scaling.reward(0.8, 4e-3, 2e-3) == pytest.approx(0.8 * 2 ** -0.09)
+    assert scaling.reward(0.8, 1e-3, 2e-3) > 0.8  # under the target pays a little
+    assert scaling.flops_growth(*scaling.COEFFICIENTS["accuracy-only"]) == pytest.approx(1.92, abs=0.01)
+    with pytest.raises(ValueError, match="latency: got 0"):
+        scaling.reward(0.8, 0, 1.0)
+
+
+def test_solve_phi_bisects_a_monotone_latency():
+    calls = []
+
+    def latency(phi):
+        calls.append(phi)
+        return 1e-3 * 2 ** phi
+
+    phi, lat = scaling.solve_phi(latency, 4e-3, tolerance=0.001)
+    assert phi == pytest.approx(2.0, abs=0.01) and lat == pytest.approx(4e-3, rel=0.001) and len(calls) < 25
+    with pytest.raises(ValueError, match="base model .* already takes"):
+        scaling.solve_phi(latency, 0.5e-3)
+    with pytest.raises(ValueError, match="raise phi_max"):
+        scaling.solve_phi(latency, 1.0, phi_max=4)
+
+
+def test_grid_with_a_flops_budget_keeps_efficientnets_choice():
+    found = scaling.grid([1.1, 1.2, 1.3], [1.05, 1.1, 1.2], [1.1, 1.15, 1.3], flops_budget=2.0)
+    assert (1.2, 1.1, 1.15) in found and all(abs(scaling.flops_growth(*c) / 2 - 1) <= 0.1 for c in found)
+    assert len(scaling.grid([1.1, 1.2], [1.1], [1.1])) == 2
+    with pytest.raises(ValueError, match="no \\(alpha, beta, gamma\\) left"):
+        scaling.grid([1.0], [1.0], [1.0], flops_budget=2.0)
+
+
+def test_lacs_search_meets_the_target_and_ranks_by_reward():
+    from gpuefficient.builder import build
+    from gpuefficient.costs import analyze
+    import torch
+
+    base = get("efficientnet_x_b0_gpu").spec
+
+    def latency(spec):  # a deterministic stand-in: 1 ms per GMAC plus 10 us per block
+        with torch.device("meta"):
+            macs = analyze(build(spec), (1, 3, spec.resolution, spec.resolution)).macs
+        return macs / 1e12 + 1e-5 * sum(s.depth for s in spec.stages)
+
+    def accuracy(spec):  # a stand-in preferring resolution: the search must still meet the latency target
+        return 0.7 + 0.01 * math.log(spec.resolution) + 0.001 * sum(s.depth for s in spec.stages)
+
+    target = 2 * latency(base)
+    rows = scaling.lacs_search(base, [(1.29, 1.16, 1.07), (1.2, 1.1, 1.15)], latency, accuracy, target)
+    assert len(rows) == 2 and rows[0]["reward"] >= rows[1]["reward"]
+    for row in rows:
+        assert row["latency_s"] == pytest.approx(target, rel=0.03) and row["phi"] > 0
+        assert row["spec"].resolution == row["resolution"]
