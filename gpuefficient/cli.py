@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|hardware ...`` for the most common jobs."""
+"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|scale|hardware ...`` for the most common jobs."""
 from __future__ import annotations
 
 import argparse
@@ -171,6 +171,35 @@ def _zoo(args) -> int:
     return 0
 
 
+def _scale(args) -> int:
+    import torch
+
+    from gpuefficient import scaling, zoo
+    from gpuefficient.builder import build
+    from gpuefficient.costs import analyze
+
+    base = zoo.get(args.base).spec
+    spec = scaling.compound_scale(base, args.alpha, args.beta, args.gamma, args.phi)
+    depth, width, res = scaling.multipliers(args.alpha, args.beta, args.gamma, args.phi)
+    with torch.device("meta"):
+        report = analyze(build(spec), (1, 3, spec.resolution, spec.resolution))
+    data = {"base": args.base, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma, "phi": args.phi,
+            "multipliers": {"depth": depth, "width": width, "resolution": res}, "resolution": spec.resolution,
+            "params": report.params, "macs": report.macs, "flops": report.flops,
+            "depth": sum(s.depth for s in spec.stages), "spec": spec.to_dict()}
+    if args.json:
+        json.dump(data, sys.stdout)
+        print()
+        return 0
+    print(f"{spec.source}")
+    print(f"@{spec.resolution}: {report.params / 1e6:.2f} M params, {report.macs / 1e9:.3f} GMACs, "
+          f"{data['depth']} blocks (base {sum(s.depth for s in base.stages)})")
+    print(f"{'stage':>5} {'block':<14}{'depth':>6}{'width':>7}{'kernel':>7}{'stride':>7}")
+    for i, stage in enumerate(spec.stages):
+        print(f"{i:>5} {stage.block:<14}{stage.depth:>6}{stage.out_channels:>7}{stage.kernel:>7}{stage.stride:>7}")
+    return 0
+
+
 def _hardware(args) -> int:
     from gpuefficient import hardware
 
@@ -271,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("name", nargs="?", help="a zoo name (for show)")
     zoo.add_argument("--json", action="store_true", help="print one JSON object")
     zoo.set_defaults(run=_zoo)
+
+    sc = sub.add_parser("scale", help="compound-scale a zoo network: depth alpha^phi, width beta^phi, "
+                        "resolution gamma^phi (EfficientNet-X Eq. 5)")
+    sc.add_argument("base", help="a zoo name, e.g. efficientnet_x_b0_gpu")
+    sc.add_argument("--alpha", type=float, required=True, help="depth base, >= 1 (LACS on GPU: 1.29)")
+    sc.add_argument("--beta", type=float, required=True, help="width base, >= 1 (LACS on GPU: 1.16)")
+    sc.add_argument("--gamma", type=float, required=True, help="resolution base, >= 1 (LACS on GPU: 1.07)")
+    sc.add_argument("--phi", type=float, required=True, help="compound coefficient, >= 0")
+    sc.add_argument("--json", action="store_true", help="print one JSON object, the scaled spec included")
+    sc.set_defaults(run=_scale)
 
     hw = sub.add_parser("hardware", help="the device catalog and the detected device")
     hw.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")

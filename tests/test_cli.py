@@ -95,3 +95,17 @@ def test_lut_build_then_predict_hits_the_table(capsys, tmp_path):
     (tmp_path / "bad.sqlite").write_text("not a database")
     assert main(["lut", "predict", "genet_light", "--table", str(tmp_path / "bad.sqlite"), "--device", "cpu"]) == 2
     assert "corrupt or not an SQLite file" in capsys.readouterr().err
+
+
+def test_scale_json_table_and_bad_coefficient(capsys):
+    assert main(["scale", "efficientnet_x_b0_gpu", "--alpha", "1.29", "--beta", "1.16", "--gamma", "1.07",
+                 "--phi", "0.326", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["resolution"] == 229 and data["depth"] == 23  # ceil(1.087 x repeats) per stage
+    # X-B0's 7.58 M grow to 12.7 M: wider and deeper, and B0's SE width (the release narrows it for B1)
+    assert 7.6e6 < data["params"] < 13e6 and data["multipliers"]["width"] == pytest.approx(1.05, abs=0.01)
+    assert main(["scale", "efficientnet_b0", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "@256" in out and "GMACs" in out and "fused_mbconv" not in out
+    assert main(["scale", "efficientnet_b0", "--alpha", "0.9", "--beta", "1.1", "--gamma", "1.1", "--phi", "1"]) == 2
+    assert "alpha: got 0.9" in capsys.readouterr().err
