@@ -7,7 +7,8 @@ from __future__ import annotations
 
 __all__ = ["EFFICIENTNET_X_TABLE3", "EFFICIENTNET_X_TABLE3_ARXIV", "GPUNET_TABLE3", "TABLE3_COLUMNS",
            "V100_FP16_CMR", "GENET_TABLE2", "GENET_TABLE7",
-           "GENET_TABLE7_BATCHES", "table3_rows", "table3_arxiv_rows", "genet_table7_rows"]
+           "GENET_TABLE7_BATCHES", "EFFICIENTNET_X_TABLE5", "EFFICIENTNET_X_TABLE6", "table3_rows",
+           "table3_arxiv_rows", "genet_table7_rows"]
 
 #: EfficientNet-X (Li et al., CVPR 2021), Table 3. ``gmacs`` is the paper's "#FLOPs (Billion)",
 #: which its footnote defines as multiply-adds; ``intensity`` (Ops/Byte) and ``efficiency`` (E)
@@ -135,3 +136,23 @@ GPUNET_TABLE3 = {
     "EfficientNetX-B2-GPU": (80.0, 1.61, 10, 2.3, None),
     "EfficientNetX-B3-GPU": (81.4, 2.1, 13.3, 4.3, None),
 }
+
+
+#: EfficientNet-X, arXiv version with appendices (../shared/papers/002_...), Table 6: (depth = layer
+#: count, input resolution) of X-B0..B7 under single-objective compound scaling and under LACS on
+#: GPU and on TPU, as reported.
+EFFICIENTNET_X_TABLE6 = {
+    # model: (single-objective, LACS on GPU, LACS on TPU)
+    "X-B0": ((16, 224), (16, 224), (16, 224)),
+    "X-B1": ((17, 240), (17, 229), (17, 229)),
+    "X-B2": ((19, 260), (20, 241), (20, 243)),
+    "X-B3": ((22, 300), (25, 258), (26, 263)),
+    "X-B4": ((28, 380), (36, 289), (38, 298)),
+    "X-B5": ((35, 456), (49, 317), (52, 331)),
+    "X-B6": ((41, 528), (62, 343), (68, 361)),
+    "X-B7": ((49, 600), (79, 368), (87, 391)),
+}
+
+#: The same, Table 5: LACS coefficients (alpha, beta, gamma) searched at the X-B1 latency level and
+#: directly at the X-B7 level on GPUv100, with the X-B7 (depth, resolution) each yields.
+EFFICIENTNET_X_TABLE5 = {"X-B1 level": ((1.27, 1.16, 1.08), (75, 368)), "X-B7 level": ((1.28, 1.17, 1.07), (79, 350))}

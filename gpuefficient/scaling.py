@@ -173,18 +173,23 @@ def lacs_search(base: NetworkSpec, candidates: Sequence[tuple[float, float, floa
 
     ``latency(spec) -> seconds`` measures on the device or predicts from a lookup table;
     ``accuracy(spec) -> float`` is any oracle (short training, the user's own runs, a surrogate).
-    Rows are sorted best reward first.
+    Rows are sorted best reward first; a candidate that cannot meet the target within ``phi_max``
+    is kept as a row with ``skipped`` (the reason) and no reward, last.
     """
     if not isinstance(base, NetworkSpec):
         raise TypeError(f"base: got {type(base).__name__}, expected a NetworkSpec")
-    rows = []
+    rows, skipped = [], []
     for alpha, beta, gamma in candidates:
-        phi, lat = solve_phi(lambda p: latency(compound_scale(base, alpha, beta, gamma, p)), target, phi_max,
-                             tolerance)
+        try:
+            phi, lat = solve_phi(lambda p: latency(compound_scale(base, alpha, beta, gamma, p)), target, phi_max,
+                                 tolerance)
+        except ValueError as err:
+            skipped.append({"alpha": alpha, "beta": beta, "gamma": gamma, "skipped": str(err), "reward": math.nan})
+            continue
         spec = compound_scale(base, alpha, beta, gamma, phi)
         acc = accuracy(spec)
         rows.append({"alpha": alpha, "beta": beta, "gamma": gamma, "phi": phi, "latency_s": lat,
                      "accuracy": acc, "reward": reward(acc, lat, target, w),
                      "depth": sum(s.depth for s in spec.stages), "resolution": spec.resolution,
-                     "flops_growth": flops_growth(alpha, beta, gamma), "spec": spec})
-    return sorted(rows, key=lambda r: -r["reward"])
+                     "flops_growth": flops_growth(alpha, beta, gamma), "skipped": "", "spec": spec})
+    return sorted(rows, key=lambda r: -r["reward"]) + skipped

@@ -94,3 +94,19 @@ def test_gpunet_table3_transcription():
     for model, (top1, trt_ms, params_m, gflops, _) in GPUNET_TABLE3.items():
         cells = [float(c.rstrip(".")) for c in lines[model][1:5]]
         assert cells == [top1, trt_ms, params_m, gflops], model
+
+
+@pytest.mark.skipif(not ARXIV.exists(), reason="the papers' text (../shared/papers) is not beside this checkout")
+def test_efficientnet_x_tables_5_and_6_transcription():
+    import re
+
+    from gpuefficient.papers import EFFICIENTNET_X_TABLE5, EFFICIENTNET_X_TABLE6
+
+    text = ARXIV.read_text()
+    for model, pairs in EFFICIENTNET_X_TABLE6.items():
+        line = next(l for l in text.splitlines() if l.startswith(model + " ("))
+        found = [tuple(map(int, p)) for p in re.findall(r"\((\d+), (\d+)\)", line)]
+        assert found == list(pairs), model
+    for level, (coefficients, pair) in EFFICIENTNET_X_TABLE5.items():
+        line = next(l for l in text.splitlines() if l.startswith(f"LACS at {level}"))
+        assert str(coefficients).replace(" ", "") in line.replace(" ", "") and f"Depth: {pair[0]}, Res: {pair[1]}" in line

@@ -132,8 +132,11 @@ def test_lacs_search_meets_the_target_and_ranks_by_reward():
         return 0.7 + 0.01 * math.log(spec.resolution) + 0.001 * sum(s.depth for s in spec.stages)
 
     target = 2 * latency(base)
-    rows = scaling.lacs_search(base, [(1.29, 1.16, 1.07), (1.2, 1.1, 1.15)], latency, accuracy, target)
-    assert len(rows) == 2 and rows[0]["reward"] >= rows[1]["reward"]
-    for row in rows:
+    rows = scaling.lacs_search(base, [(1.29, 1.16, 1.07), (1.0, 1.0, 1.0), (1.2, 1.1, 1.15)], latency, accuracy,
+                               target)
+    assert len(rows) == 3 and rows[0]["reward"] >= rows[1]["reward"]
+    assert rows[2]["gamma"] == 1.0 and "reaches only" in rows[2]["skipped"]  # unscaled: never meets the target
+    for row in rows[:2]:
+        assert row["skipped"] == ""
         assert row["latency_s"] == pytest.approx(target, rel=0.03) and row["phi"] > 0
         assert row["spec"].resolution == row["resolution"]
