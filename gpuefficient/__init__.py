@@ -5,7 +5,7 @@ catalog and measured ceilings), ``roofline`` (roofline and EfficientNet-X latenc
 ``latency`` (the timing core), ``backends`` (eager, compiled, CUDA graphs, ONNX Runtime,
 TensorRT), ``lut`` (latency lookup tables), ``search`` (GPUNet's search space), ``ablations``
 (chapter 4's variants), ``block_profile`` (GENet's profiling networks), ``spec``,
-``blocks`` and ``builder`` (architectures as data), ``scaling`` (compound scaling of specs),
+``blocks`` and ``builder`` (architectures as data), ``scaling`` (compound scaling and LACS), ``oracles`` (accuracy for LACS),
 ``zoo`` (the papers' networks as specs),
 ``transfer`` (weights between implementations), ``rank`` (singular values of conv kernels),
 ``data`` and ``training`` (offline procedural dataset, small trainer), ``models`` (names to
