@@ -48,13 +48,13 @@ def published_points(platform: str = "gpu") -> list[tuple[float, float, float, f
     """(depth, width, resolution multiplier, top-1 as a fraction) of EfficientNet-X-B0..B7: the
     release's multipliers for ``platform`` with EfficientNet-X Table 3's accuracies (as reported)."""
     from gpuefficient.papers import table3_rows
-    from gpuefficient.zoo import _X_PARAMS
+    from gpuefficient.zoo import EFFICIENTNET_X_RELEASED
 
-    if platform not in _X_PARAMS:
-        raise ValueError(f"platform: got {platform!r}, expected one of {sorted(_X_PARAMS)}")
+    if platform not in EFFICIENTNET_X_RELEASED:
+        raise ValueError(f"platform: got {platform!r}, expected one of {sorted(EFFICIENTNET_X_RELEASED)}")
     top1 = {r["model"]: r["top1"] for r in table3_rows()}
     return [(d, w, r / 224, top1[f"EfficientNet-X-B{i}"] / 100)
-            for i, (w, d, r, _, _) in enumerate(_X_PARAMS[platform])]
+            for i, (w, d, r, _, _) in enumerate(EFFICIENTNET_X_RELEASED[platform])]
 
 
 @dataclasses.dataclass

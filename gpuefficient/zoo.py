@@ -18,7 +18,7 @@ from gpuefficient.papers import GENET_TABLE2, GPUNET_TABLE3, table3_rows
 from gpuefficient.scaling import scale_spec
 from gpuefficient.spec import NetworkSpec
 
-__all__ = ["ZooEntry", "ZOO", "names", "get", "paper_comparison"]
+__all__ = ["ZooEntry", "ZOO", "EFFICIENTNET_X_RELEASED", "names", "get", "paper_comparison"]
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,9 @@ _X_B0 = [("mbconv", 1, 16, 1, 3, 1, 1), ("fused_mbconv", 2, 24, 2, 3, 6, 2), ("f
 #: head take the global ReLU), used by the release for both platforms; and Table 1's GPU column.
 _X_ACTIVATIONS = {"tpu": ("relu", "swish", "swish", "relu", "relu", "relu", "relu"),
                   "gpu": ("relu",) * 7}
-#: efficientnet_x_builder.efficientnet_x_params: (width, depth, resolution, dropout, se_coefficient)
-_X_PARAMS = {
+#: The released family multipliers (efficientnet_x_builder.efficientnet_x_params), per platform, B0..B7:
+#: (width, depth, resolution, dropout, se_coefficient).
+EFFICIENTNET_X_RELEASED = {
     "gpu": [(1.0, 1.0, 224, 0.2, 4), (1.05, 1.09, 229, 0.2, 2), (1.13, 1.24, 237, 0.3, 1), (1.31, 1.63, 255, 0.3, 1),
             (1.63, 2.4, 282, 0.4, 1), (1.94, 3.29, 306, 0.4, 1), (2.25, 4.28, 328, 0.5, 1),
             (2.58, 5.46, 350, 0.5, 1)],
@@ -129,7 +130,7 @@ def _efficientnet_x_b0(platform: str) -> NetworkSpec:
 
 def _efficientnet_x(platform: str, index: int) -> ZooEntry:
     """EfficientNet-X-B``index``: the B0 spec scaled by the release's coefficients for ``platform``."""
-    width, depth, resolution, dropout, se_coefficient = _X_PARAMS[platform][index]
+    width, depth, resolution, dropout, se_coefficient = EFFICIENTNET_X_RELEASED[platform][index]
     base = _efficientnet_x_b0(platform)
     if index == 0:
         spec = base

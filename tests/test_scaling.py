@@ -51,7 +51,7 @@ def test_scale_spec_scales_stem_stages_head_and_resolution_only():
 import math  # noqa: E402
 
 from gpuefficient import scaling  # noqa: E402
-from gpuefficient.zoo import _X_PARAMS, get  # noqa: E402
+from gpuefficient.zoo import EFFICIENTNET_X_RELEASED, get  # noqa: E402
 
 
 def test_multipliers_are_eq5_and_reject_bases_below_one():
@@ -67,7 +67,7 @@ def test_multipliers_are_eq5_and_reject_bases_below_one():
 def test_released_gpu_family_follows_the_lacs_gpu_coefficients(index):
     """The release's GPU tuples (width, depth, resolution) are Table 2's GPU (1.29, 1.16, 1.07) at the phi
     their resolution implies, within 3%: the coefficients and the family agree."""
-    width, depth, resolution = _X_PARAMS["gpu"][index][:3]
+    width, depth, resolution = EFFICIENTNET_X_RELEASED["gpu"][index][:3]
     phi = scaling.phi_for_resolution(resolution, 224, 1.07)
     d, w, r = scaling.multipliers(*scaling.COEFFICIENTS["lacs-gpu"], phi)
     assert r * 224 == pytest.approx(resolution)
