@@ -14,8 +14,6 @@ interchangeable answers, each saying what it is:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from typing import Sequence
 
@@ -98,8 +96,8 @@ class TrainingOracle:
 
     The network is built from ``spec`` with ``num_classes`` outputs and trained at
     ``round(spec.resolution x input_scale)`` pixels (at least 16), so a candidate with 1.3x the
-    base resolution still sees 1.3x the pixels. Results are cached per spec, so a search that
-    revisits a candidate does not train it twice.
+    base resolution still sees 1.3x the pixels. Results are cached per architecture
+    (``NetworkSpec.fingerprint``), so a search that revisits a candidate does not train it twice.
     """
 
     def __init__(self, input_scale: float = 1 / 7, train_samples: int = 2000, test_samples: int = 500,
@@ -125,7 +123,7 @@ class TrainingOracle:
         from gpuefficient.training import evaluate, train
 
         _check_spec(spec)
-        key = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+        key = spec.fingerprint()
         if key not in self.cache:
             res = self.resolution(spec)
             net_spec = dataclasses.replace(spec, resolution=res,

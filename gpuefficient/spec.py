@@ -297,6 +297,15 @@ class NetworkSpec:
         data["stages"] = list(data["stages"])
         return data
 
+    def fingerprint(self) -> str:
+        """A short hash of the architecture (everything but ``name`` and ``source``): two specs that build
+        the same network share it, so a measurement or a training result can be cached under it."""
+        import hashlib
+        import json
+
+        arch = {k: v for k, v in self.to_dict().items() if k not in ("name", "source")}
+        return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
+
     def to_yaml(self) -> str:
         """YAML text that ``from_yaml`` reads back to an equal spec."""
         import yaml

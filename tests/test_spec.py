@@ -181,3 +181,13 @@ def test_d2_stride_must_be_2():
     data["stages"][1]["stride"] = 1
     with pytest.raises(SpecError, match=r"^stages\[1\]\.stride: got 1, expected 2 with space_to_depth 2"):
         NetworkSpec.from_dict(data)
+
+
+def test_fingerprint_ignores_name_and_source_only():
+    from gpuefficient.zoo import get
+
+    b0 = get("efficientnet_b0").spec
+    renamed = dataclasses.replace(b0, name="other", source="elsewhere")
+    assert renamed.fingerprint() == b0.fingerprint() and len(b0.fingerprint()) == 16
+    assert b0.replace_stage(0, kernel=5).fingerprint() != b0.fingerprint()
+    assert dataclasses.replace(b0, resolution=256).fingerprint() != b0.fingerprint()
