@@ -10,6 +10,7 @@ any such set of variants on the backends of :mod:`gpuefficient.backends` next to
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -161,14 +162,9 @@ def output_shapes(variants: dict[str, nn.Module], input_shape) -> dict[str, tupl
     shapes = {}
     for name, module in variants.items():
         with torch.no_grad():
-            shapes[name] = tuple(_meta_copy(module)(torch.empty(tuple(input_shape), device="meta")).shape)
+            meta = copy.deepcopy(module).to("meta")
+            shapes[name] = tuple(meta(torch.empty(tuple(input_shape), device="meta")).shape)
     return shapes
-
-
-def _meta_copy(module: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(module).to("meta")
 
 
 def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, *, device="auto",

@@ -114,7 +114,7 @@ class TrainingOracle:
 
     def resolution(self, spec: NetworkSpec) -> int:
         """The training resolution: scaled, at least 16 px, a multiple of the stride unless 'same'-padded."""
-        step = 1 if any(s.padding == "same" for s in spec.stages) else spec.total_stride
+        step = spec.resolution_step
         return max(16, step, round(spec.resolution * self.input_scale / step) * step)
 
     def __call__(self, spec: NetworkSpec) -> float:

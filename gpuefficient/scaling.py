@@ -105,8 +105,7 @@ def compound_scale(spec: NetworkSpec, alpha: float, beta: float, gamma: float, p
     """``spec`` scaled by Eq. 5 at ``phi``: resolution = base resolution x gamma^phi, rounded (to a
     multiple of the network's stride unless a stage pads TensorFlow-'same', which takes any size)."""
     depth, width, res = multipliers(alpha, beta, gamma, phi)
-    # A network with TensorFlow 'same' padding takes any size; others need a multiple of their stride.
-    step = 1 if any(s.padding == "same" for s in spec.stages) else spec.total_stride
+    step = spec.resolution_step
     resolution = max(step, round(spec.resolution * res / step) * step)
     return scale_spec(spec, width, depth, resolution, name=name or f"{spec.name}_a{alpha:g}_b{beta:g}_g{gamma:g}_phi"
                       f"{phi:.3g}", source=f"{spec.name} compound-scaled: alpha {alpha:g}, beta {beta:g}, gamma "

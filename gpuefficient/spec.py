@@ -252,8 +252,7 @@ class NetworkSpec:
             if stage.space_to_depth == 2 and (i == 0 or self.stages[i - 1].space_to_depth != 1):
                 raise SpecError(f"stages[{i}].space_to_depth", "got 2, expected the previous stage to have "
                                                                "space_to_depth 1 (2 marks the stage right after it)")
-        tf_same = any(stage.padding == "same" for stage in self.stages)
-        if self.resolution % self.total_stride and not tf_same:
+        if self.resolution % self.resolution_step:
             raise SpecError("resolution", f"got {self.resolution}, expected a multiple of the network's total "
                                           f"stride {self.total_stride} (or a stage with padding 'same', which "
                                           "accepts any size)")
@@ -265,6 +264,12 @@ class NetworkSpec:
         for stage in self.stages:
             stride *= stage.effective_stride
         return stride
+
+    @property
+    def resolution_step(self) -> int:
+        """What input sizes must be a multiple of: 1 when a stage pads TensorFlow-'same' (any size
+        works, every layer giving ceil(in / stride)), else the total stride."""
+        return 1 if any(stage.padding == "same" for stage in self.stages) else self.total_stride
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NetworkSpec":

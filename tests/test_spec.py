@@ -191,3 +191,10 @@ def test_fingerprint_ignores_name_and_source_only():
     assert renamed.fingerprint() == b0.fingerprint() and len(b0.fingerprint()) == 16
     assert b0.replace_stage(0, kernel=5).fingerprint() != b0.fingerprint()
     assert dataclasses.replace(b0, resolution=256).fingerprint() != b0.fingerprint()
+
+
+def test_resolution_step_is_the_stride_unless_a_stage_pads_same():
+    from gpuefficient.zoo import get
+
+    assert get("efficientnet_b0").spec.resolution_step == 32
+    assert get("efficientnet_x_b0_gpu").spec.resolution_step == 1
