@@ -119,6 +119,13 @@ def _se(channels: int, in_ch: int, se_ratio: float, activation: str) -> nn.Modul
     return SqueezeExcite(channels, max(1, int(in_ch * se_ratio)), activation) if se_ratio else nn.Identity()
 
 
+def _zero_last_norm(branch: nn.Module) -> None:
+    """Zero the scale of ``branch``'s last BatchNorm, so the block starts as its shortcut alone."""
+    norms = [m for m in branch.modules() if isinstance(m, nn.BatchNorm2d)]
+    if norms:
+        nn.init.zeros_(norms[-1].weight)
+
+
 class _InvertedResidual(nn.Module):
     """Adds the input to ``branch``'s output when stride and width allow (EfficientNet: no projection)."""
 
@@ -126,6 +133,11 @@ class _InvertedResidual(nn.Module):
         super().__init__()
         self.branch = nn.Sequential(*branch)
         self.has_skip = stride == 1 and in_ch == out_ch
+
+    def zero_init_last(self) -> None:
+        """Start as the identity (Goyal et al. 2017); a block without a skip keeps its branch's init."""
+        if self.has_skip:
+            _zero_last_norm(self.branch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.branch(x)
@@ -195,6 +207,10 @@ class _GENetBlock(nn.Module):
         self.shortcut = (nn.Identity() if stride == 1 and in_ch == out_ch
                          else ConvBnAct(in_ch, out_ch, 1, stride, activation="identity"))
         self.act = make_activation(activation, out_ch)
+
+    def zero_init_last(self) -> None:
+        """Start as the shortcut alone (Goyal et al. 2017): the branch's last BN scale is zero."""
+        _zero_last_norm(self.branch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.branch(x) + self.shortcut(x))

@@ -33,7 +33,7 @@ class Network(nn.Module):
     Module names read ``stages.<stage>.<block>.<layer>``; stage i's input width is stage i-1's output.
     """
 
-    def __init__(self, spec: NetworkSpec):
+    def __init__(self, spec: NetworkSpec, zero_init_last: bool = False):
         super().__init__()
         self.spec = spec
         self.stem = ConvBnAct(spec.in_channels, spec.stem.out_channels, spec.stem.kernel, spec.stem.stride,
@@ -45,7 +45,7 @@ class Network(nn.Module):
         self.stages = nn.Sequential(*stages)
         head = spec.head
         self.head = Head(width, head.channels, head.activation, head.num_classes, head.dropout)
-        self.reset_parameters()
+        self.reset_parameters(zero_init_last)
 
     @staticmethod
     def _stage(stage, width: int) -> nn.Sequential:
@@ -70,8 +70,14 @@ class Network(nn.Module):
             width = out
         return nn.Sequential(*blocks)
 
-    def reset_parameters(self) -> None:
-        """Kaiming-normal convs (fan-out), unit BN, small-normal classifier: the usual CNN init."""
+    def reset_parameters(self, zero_init_last: bool = False) -> None:
+        """Kaiming-normal convs (fan-out), unit BN, small-normal classifier: the usual CNN init.
+
+        ``zero_init_last``: every residual block starts as its shortcut (its branch's last BN scale
+        is zero; Goyal et al. 2017, timm's and torchvision's option of the same purpose). Deep
+        networks then train much faster in a short schedule (the training oracle uses it). Off by
+        default: a block whose branch outputs zeros would hide a wrong kernel from an output check.
+        """
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -83,6 +89,10 @@ class Network(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
+        if zero_init_last:
+            for m in self.modules():
+                if hasattr(m, "zero_init_last"):
+                    m.zero_init_last()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's feature map (before the head)."""
@@ -92,10 +102,11 @@ class Network(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def build(spec: NetworkSpec | dict[str, Any]) -> Network:
-    """The ``nn.Module`` of a spec (or of a dict that ``NetworkSpec.from_dict`` accepts)."""
+def build(spec: NetworkSpec | dict[str, Any], zero_init_last: bool = False) -> Network:
+    """The ``nn.Module`` of a spec (or of a dict that ``NetworkSpec.from_dict`` accepts); see
+    ``Network.reset_parameters`` for ``zero_init_last``."""
     if isinstance(spec, dict):
         spec = NetworkSpec.from_dict(spec)
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec: got {type(spec).__name__}, expected a NetworkSpec or a dict")
-    return Network(spec)
+    return Network(spec, zero_init_last)

@@ -160,6 +160,30 @@ def test_every_block_type_in_one_network():
     assert torch.equal(build(spec).eval()(torch.zeros(1, 3, 64, 64)), model(torch.zeros(1, 3, 64, 64)))
 
 
+def test_zero_init_last_starts_every_residual_block_as_its_shortcut():
+    spec = {"name": "res", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": None},
+            "stages": [{"block": "mbconv", "depth": 2, "out_channels": 16, "stride": 2, "expansion": 4,
+                        "se_ratio": 0.25},
+                       {"block": "fused_mbconv", "depth": 2, "out_channels": 16, "expansion": 1.0},
+                       {"block": "xx", "depth": 2, "out_channels": 24, "stride": 2}]}
+    torch.manual_seed(0)
+    model = build(spec, zero_init_last=True).eval()
+    x = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        for block in [*model.stages[0], *model.stages[1]]:
+            out = block(x)
+            if block.has_skip:
+                assert torch.equal(out, x)  # the branch adds exact zeros
+            else:  # the stride-2 MBConv has no skip: zeroing its branch would zero the network
+                assert out.abs().sum() > 0 and block.branch[-1].bn.weight.eq(1).all()
+            x = out
+        for block in model.stages[2]:
+            assert torch.equal(block(x), block.act(block.shortcut(x)))
+            x = block(x)
+    plain = build(spec)
+    assert all(m.weight.eq(1).all() for m in plain.modules() if isinstance(m, nn.BatchNorm2d))  # off by default
+
+
 def test_network_init_and_module_names():
     spec = {"name": "n", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": 16, "num_classes": 10},
             "stages": [{"block": "xx", "depth": 1, "out_channels": 8}, {"block": "bl", "depth": 2,
