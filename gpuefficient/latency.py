@@ -25,6 +25,8 @@ __all__ = [
     "Measurement",
     "measure",
     "measure_model",
+    "measure_interleaved",
+    "round_ratios",
     "resolve_device",
     "device_name",
     "software_versions",
@@ -259,23 +261,69 @@ def measure(
     flush = _cache_flusher(dev) if flush_cache else None
     for _ in range(warmup):
         fn()
+    times = _samples(fn, dev, repeats, inner, flush)
+    context = {"cache": "cold (flushed before each sample)" if flush_cache else "warm", **(settings or {})}
+    return _measurement(label, times, warmup, inner, dev, context)
+
+
+def measure_interleaved(fns: dict[str, Callable[[], Any]], *, device: str | torch.device | None = "auto",
+                        warmup: int = 10, rounds: int = 5, repeats: int = 10,
+                        settings: dict[str, Any] | None = None) -> dict[str, Measurement]:
+    """Time several callables in alternating rounds: an A/B comparison that drift cannot bias.
+
+    A slow change of the machine (clocks, temperature, a busy neighbour on a shared CPU) biases
+    callables timed one after the other; here each is warmed up, then every one of ``rounds``
+    rounds takes ``repeats`` samples of each callable in turn (the order rotating), so drift hits
+    all of them alike. Each :class:`Measurement` holds its samples round after round
+    (``settings["rounds"]``); :func:`round_ratios` compares two of them round by round.
+    """
+    if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
+        raise TypeError(f"fns: got {fns!r:.80}, expected a non-empty dict of label -> callable taking no arguments")
+    for name, value, low in (("warmup", warmup, 0), ("rounds", rounds, 1), ("repeats", repeats, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}: got {value!r}, expected an integer >= {low}")
+    dev = resolve_device(device)
+    labels = list(fns)
+    for label in labels:
+        for _ in range(warmup):
+            fns[label]()
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for r in range(rounds):
+        for label in labels[r % len(labels):] + labels[: r % len(labels)]:
+            times[label] += _samples(fns[label], dev, repeats, 1)
+    context = {"cache": "warm", "rounds": rounds, "interleaved_with": labels, **(settings or {})}
+    return {label: _measurement(label, times[label], warmup, 1, dev, context) for label in labels}
+
+
+def round_ratios(a: Measurement, b: Measurement) -> list[float]:
+    """Per round of :func:`measure_interleaved`: median of ``a`` / median of ``b`` (> 1: ``a`` slower)."""
+    rounds = a.settings.get("rounds")
+    if not rounds or rounds != b.settings.get("rounds") or a.repeats != b.repeats or a.repeats % rounds:
+        raise ValueError(f"a, b: got {a.label!r} and {b.label!r} with rounds {rounds} and "
+                         f"{b.settings.get('rounds')}, expected two measurements of one measure_interleaved call")
+    k = a.repeats // rounds
+    return [statistics.median(a.times_s[i:i + k]) / statistics.median(b.times_s[i:i + k])
+            for i in range(0, a.repeats, k)]
+
+
+def _samples(fn, dev: torch.device, repeats: int, inner: int, flush=None) -> list[float]:
     if dev.type == "cuda":
-        times = _cuda_samples(fn, dev, repeats, inner, flush)
-        timer = "cuda_event"
-        context = gpu_state(dev)
-    else:
-        times = _cpu_samples(fn, repeats, inner, flush)
-        timer = "perf_counter"
-        context = {"threads": torch.get_num_threads()}
-    context["cache"] = "cold (flushed before each sample)" if flush_cache else "warm"
+        return _cuda_samples(fn, dev, repeats, inner, flush)
+    return _cpu_samples(fn, repeats, inner, flush)
+
+
+def _measurement(label: str, times: list[float], warmup: int, inner: int, dev: torch.device,
+                 settings: dict[str, Any]) -> Measurement:
+    """A Measurement of ``times`` with the device's context: the GPU's state, or the CPU's threads."""
+    context = gpu_state(dev) if dev.type == "cuda" else {"threads": torch.get_num_threads()}
     return Measurement(
         label=label,
         times_s=tuple(times),
         warmup=warmup,
         inner=inner,
         device=device_name(dev),
-        timer=timer,
-        settings={**context, **(settings or {})},
+        timer="cuda_event" if dev.type == "cuda" else "perf_counter",
+        settings={**context, **settings},
         versions=software_versions(),
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )

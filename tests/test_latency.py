@@ -3,7 +3,8 @@ import time
 import pytest
 import torch
 
-from gpuefficient.latency import Measurement, gpu_state, measure, random_input, resolve_device, sweep, trimmed_mean
+from gpuefficient.latency import (Measurement, gpu_state, measure, measure_interleaved, random_input, resolve_device,
+                                  round_ratios, sweep, trimmed_mean)
 
 
 def test_measure_times_real_work_and_reports_context():
@@ -129,3 +130,31 @@ def test_gpu_state_parses_nvidia_smi_and_is_empty_on_cpu():
                      "temperature_c": 41.0, "power_w": 118.52, "pstate": "P0",
                      "throttle_reasons": "0x0000000000000000"}
     assert _parse_smi("[N/A]", ["power_w"]) == {"power_w": None}
+
+
+def test_interleaved_rounds_alternate_and_cancel_drift():
+    """A machine that slows down over time: sequential timing makes the later callable look slower;
+    interleaved rounds keep the per-round ratio honest."""
+    calls, clock = [], {"slowdown": 1.0}
+
+    def work(name, seconds):
+        def fn():
+            calls.append(name)
+            time.sleep(seconds * clock["slowdown"])
+            clock["slowdown"] += 0.02  # drift: every call makes the next one 2% slower
+        return fn
+
+    result = measure_interleaved({"a": work("a", 0.002), "b": work("b", 0.002)}, device="cpu", warmup=1, rounds=4,
+                                 repeats=3)
+    assert calls[:2] == ["a", "b"] and len(calls) == 2 * (1 + 4 * 3)
+    assert calls[2:8] == ["a"] * 3 + ["b"] * 3 and calls[8:14] == ["b"] * 3 + ["a"] * 3  # the order rotates
+    a, b = result["a"], result["b"]
+    assert a.repeats == b.repeats == 12 and a.settings["rounds"] == 4 and a.settings["interleaved_with"] == ["a", "b"]
+    ratios = round_ratios(a, b)
+    assert len(ratios) == 4 and all(0.7 < r < 1.4 for r in ratios)  # equal work, equal within each round
+    with pytest.raises(ValueError, match="expected two measurements of one measure_interleaved call"):
+        round_ratios(a, measure(lambda: None, device="cpu", warmup=0, repeats=12))
+    with pytest.raises(TypeError, match="expected a non-empty dict"):
+        measure_interleaved({}, device="cpu")
+    with pytest.raises(ValueError, match="rounds: got 0"):
+        measure_interleaved({"a": lambda: None}, device="cpu", rounds=0)
