@@ -1,5 +1,6 @@
 """Slow tests: every notebook through papermill in quick mode, then the book build with -W."""
 import json
+import re
 import subprocess
 import sys
 import time
@@ -55,4 +56,9 @@ def test_book_builds_with_warnings_as_errors(executed):
     for source in NOTEBOOKS:
         page = (html / "notebooks" / f"{source.stem}.html").read_text()
         assert "<img" in page and "Claims check" in page
+        # maths and widgets load from the book's own _static (book/vendor), so a page renders offline
+        scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
+        assert "../_static/mathjax/tex-mml-chtml.js" in {s.split("?")[0] for s in scripts}
+        assert not [s for s in scripts if "://" in s], f"{source.stem} loads scripts from the network"
+    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff").exists()
     assert (html / "index.html").exists()
