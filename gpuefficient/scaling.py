@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 from gpuefficient.spec import NetworkSpec, SpecError
 
 __all__ = ["round_filters", "round_repeats", "scale_spec", "COEFFICIENTS", "REWARD_EXPONENT", "multipliers",
-           "phi_for_resolution", "compound_scale", "flops_growth", "reward", "solve_phi", "grid", "lacs_search"]
+           "phi_for_resolution", "compound_scale", "flops_growth", "reward", "solve_phi", "family", "table_latency", "grid",
+           "lacs_search"]
 
 
 def _positive(name: str, value) -> None:
@@ -130,8 +131,9 @@ def solve_phi(latency_at: Callable[[float], float], target: float, phi_max: floa
     """The phi whose latency meets ``target`` (Eq. 4's constraint), by bisection: (phi, its latency).
 
     ``latency_at(phi)`` measures (or predicts) the scaled model's latency and must grow with phi.
-    Stops when within ``tolerance`` (relative) of the target. Raises when even phi = 0 is too slow
-    or ``phi_max`` is too fast for the target.
+    Stops when within ``tolerance`` (relative) of the target, else returns the closest phi seen in
+    ``max_steps`` (latency is a step function of phi: depths and widths are rounded). Raises when
+    even phi = 0 is too slow or ``phi_max`` is too fast for the target.
     """
     _positive("target", target)
     low, high = 0.0, float(phi_max)
@@ -150,6 +152,53 @@ def solve_phi(latency_at: Callable[[float], float], target: float, phi_max: floa
             best = (mid, at_mid)
         low, high = (mid, high) if at_mid < target else (low, mid)
     return best
+
+
+def family(base: NetworkSpec, alpha: float, beta: float, gamma: float, *, phis: Sequence[float] | None = None,
+           targets: Sequence[float] | None = None, latency: Callable | None = None, phi_max: float = 8.0,
+           tolerance: float = 0.03) -> list[dict]:
+    """A model family from one (alpha, beta, gamma): one row per member, smallest first.
+
+    Either ``phis`` (EfficientNet's way: phi = 0, 1, 2, ...) or latency ``targets`` in seconds
+    (EfficientNet-X's way: each member's phi solved by :func:`solve_phi` against ``latency(spec)``,
+    measured or predicted from a lookup table, see :func:`table_latency`). Rows hold ``phi``,
+    ``spec``, the depth, width and resolution multipliers actually used, and ``latency_s`` when
+    ``latency`` is given (and ``target_s`` for targets).
+    """
+    if (phis is None) == (targets is None):
+        raise ValueError("family: expected exactly one of phis (a list of phi) or targets (latencies in seconds)")
+    if targets is not None and latency is None:
+        raise ValueError("family: targets need latency(spec) -> seconds, measured or from a lookup table")
+    rows = []
+    if phis is not None:
+        for phi in phis:
+            spec = compound_scale(base, alpha, beta, gamma, phi)
+            rows.append({"phi": phi, "spec": spec, **({"latency_s": latency(spec)} if latency else {})})
+    else:
+        for target in targets:
+            phi, lat = solve_phi(lambda p: latency(compound_scale(base, alpha, beta, gamma, p)), target, phi_max,
+                                 tolerance)
+            rows.append({"phi": phi, "spec": compound_scale(base, alpha, beta, gamma, phi), "latency_s": lat,
+                         "target_s": target})
+    for row in rows:
+        depth, width, _ = multipliers(alpha, beta, gamma, row["phi"])
+        row.update(depth=depth, width=width, resolution=row["spec"].resolution)
+    return sorted(rows, key=lambda r: r["phi"])
+
+
+def table_latency(table, batch: int = 1, granularity: str = "block") -> Callable[[NetworkSpec], float]:
+    """``latency(spec)`` predicted by a :class:`gpuefficient.lut.LatencyTable` (GPUNet's way): the sum
+    of the spec's units at ``batch``, each measured once and then looked up; for :func:`family`,
+    :func:`solve_phi` and :func:`lacs_search` where timing every candidate end to end is too slow."""
+    from gpuefficient.builder import build
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch: got {batch!r}, expected an integer >= 1")
+
+    def latency(spec: NetworkSpec) -> float:
+        return table.predict(build(spec), (batch, 3, spec.resolution, spec.resolution), granularity).total_s
+
+    return latency
 
 
 def grid(alphas: Sequence[float], betas: Sequence[float], gammas: Sequence[float],

@@ -140,3 +140,59 @@ def test_lacs_search_meets_the_target_and_ranks_by_reward():
         assert row["skipped"] == ""
         assert row["latency_s"] == pytest.approx(target, rel=0.03) and row["phi"] > 0
         assert row["spec"].resolution == row["resolution"]
+
+
+def _toy_latency(spec):
+    """A deterministic stand-in for a measurement: 1 ms per GMAC plus 10 us per block."""
+    import torch
+
+    from gpuefficient.builder import build
+    from gpuefficient.costs import analyze
+
+    with torch.device("meta"):
+        macs = analyze(build(spec), (1, 3, spec.resolution, spec.resolution)).macs
+    return macs / 1e12 + 1e-5 * sum(s.depth for s in spec.stages)
+
+
+def test_family_by_phi_and_by_latency_target():
+    base = get("efficientnet_x_b0_gpu").spec
+    by_phi = scaling.family(base, 1.29, 1.16, 1.07, phis=[2, 0, 1])
+    assert [r["phi"] for r in by_phi] == [0, 1, 2] and by_phi[0]["spec"] == scaling.compound_scale(base, 1.29, 1.16,
+                                                                                                   1.07, 0)
+    assert by_phi[2]["depth"] == pytest.approx(1.29 ** 2) and by_phi[2]["resolution"] == round(224 * 1.07 ** 2)
+    assert "latency_s" not in by_phi[0]
+    base_s = _toy_latency(base)
+    by_target = scaling.family(base, 1.29, 1.16, 1.07, targets=[2 * base_s, 4 * base_s], latency=_toy_latency,
+                               tolerance=0.03)
+    for row, factor in zip(by_target, (2, 4)):
+        assert row["target_s"] == factor * base_s
+        # each member lands next to its own target (latency steps with phi: depths and widths are rounded)
+        assert abs(row["latency_s"] / (factor * base_s) - 1) <= 0.1
+    assert by_target[0]["phi"] < by_target[1]["phi"]
+    with pytest.raises(ValueError, match="exactly one of phis"):
+        scaling.family(base, 1.29, 1.16, 1.07)
+    with pytest.raises(ValueError, match="targets need latency"):
+        scaling.family(base, 1.29, 1.16, 1.07, targets=[1.0])
+
+
+def test_table_latency_predicts_from_a_lookup_table(tmp_path):
+    from gpuefficient.latency import Measurement
+    from gpuefficient.lut import LatencyTable
+
+    def timer(module, x):  # deterministic: 1 us + 1 ns per parameter
+        t = 1e-6 + 1e-9 * sum(p.numel() for p in module.parameters())
+        return Measurement(label="fake", times_s=(t,), warmup=0, inner=1, device="fake", timer="fake")
+
+    tiny = NetworkSpec.from_dict({
+        "name": "tiny", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": 32},
+        "stages": [{"block": "mbconv", "depth": 1, "out_channels": 8, "expansion": 1.0},
+                   {"block": "fused_mbconv", "depth": 1, "out_channels": 16, "stride": 2, "expansion": 2.0}]})
+    with LatencyTable(tmp_path / "t.sqlite", timer=timer, device="cpu") as table:
+        latency = scaling.table_latency(table, batch=2)
+        first = latency(tiny)
+        stored = len(table)
+        assert first > 0 and stored > 0 and latency(tiny) == first and len(table) == stored  # looked up, not re-timed
+        deeper = scaling.scale_spec(tiny, 1.0, 3.0, 32)
+        assert latency(deeper) > first
+    with pytest.raises(ValueError, match="batch: got 0"):
+        scaling.table_latency(table, batch=0)
