@@ -16,7 +16,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -292,7 +292,8 @@ def measure_interleaved(fns: dict[str, Callable[[], Any]], *, device: str | torc
         for label in labels[r % len(labels):] + labels[: r % len(labels)]:
             times[label] += _samples(fns[label], dev, repeats, 1)
     context = {"cache": "warm", "rounds": rounds, "interleaved_with": labels, **(settings or {})}
-    return {label: _measurement(label, times[label], warmup, 1, dev, context) for label in labels}
+    shared = _measurement("", [], warmup, 1, dev, context)  # device state and versions, read once
+    return {label: replace(shared, label=label, times_s=tuple(times[label])) for label in labels}
 
 
 def round_ratios(a: Measurement, b: Measurement) -> list[float]:

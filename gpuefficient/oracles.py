@@ -101,8 +101,8 @@ class TrainingOracle:
 
     * input ``round(spec.resolution x input_scale)`` pixels (at least 16): a candidate with 1.1x
       the base resolution sees 1.1x the pixels, and the data's fine cues need them;
-    * widths x ``width_scale`` (multiples of 4: 0.5 halves widths that are multiples of 8 exactly),
-      a proxy that halves the cost on a CPU; 1.0 trains the real widths;
+    * widths x ``width_scale``, rounded to the nearest integer (0.5 halves even widths exactly), a
+      proxy that halves the cost on a CPU; 1.0 trains the real widths;
     * residual blocks start as identities (``build(..., zero_init_last=True)``), without which the
       deep EfficientNet-style networks barely leave chance level in a two-epoch schedule.
 
@@ -136,12 +136,10 @@ class TrainingOracle:
         """The network actually trained: ``spec`` at the training resolution and widths, this task's classes."""
         from gpuefficient.scaling import scale_spec
 
-        _check_spec(spec)
-        name, res = f"{spec.name}_proxy", self.resolution(spec)
-        if self.width_scale == 1:  # the real widths, untouched (GENet's are not all multiples of 4)
-            return dataclasses.replace(spec, name=name, resolution=res,
-                                       head=dataclasses.replace(spec.head, num_classes=self.num_classes))
-        return scale_spec(spec, self.width_scale, 1.0, res, divisor=4, name=name, num_classes=self.num_classes,
+        res = self.resolution(_check_spec(spec))
+        # divisor 1: widths scale exactly (width_scale 1 keeps GENet's odd widths such as 13)
+        return scale_spec(spec, self.width_scale, 1.0, res, divisor=1, name=f"{spec.name}_proxy",
+                          num_classes=self.num_classes,
                           source=f"{spec.name}, training proxy: widths x{self.width_scale:g}, input {res} px")
 
     def __call__(self, spec: NetworkSpec) -> float:

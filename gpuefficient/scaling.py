@@ -154,6 +154,13 @@ def solve_phi(latency_at: Callable[[float], float], target: float, phi_max: floa
     return best
 
 
+def _scaled_to_target(base: NetworkSpec, coefficients: tuple[float, float, float], latency: Callable, target: float,
+                      phi_max: float, tolerance: float) -> tuple[float, float, NetworkSpec]:
+    """(phi, latency, spec) of ``base`` compound-scaled by ``coefficients`` to meet ``target`` (:func:`solve_phi`)."""
+    phi, lat = solve_phi(lambda p: latency(compound_scale(base, *coefficients, p)), target, phi_max, tolerance)
+    return phi, lat, compound_scale(base, *coefficients, phi)
+
+
 def family(base: NetworkSpec, alpha: float, beta: float, gamma: float, *, phis: Sequence[float] | None = None,
            targets: Sequence[float] | None = None, latency: Callable | None = None, phi_max: float = 8.0,
            tolerance: float = 0.03) -> list[dict]:
@@ -162,7 +169,7 @@ def family(base: NetworkSpec, alpha: float, beta: float, gamma: float, *, phis: 
     Either ``phis`` (EfficientNet's way: phi = 0, 1, 2, ...) or latency ``targets`` in seconds
     (EfficientNet-X's way: each member's phi solved by :func:`solve_phi` against ``latency(spec)``,
     measured or predicted from a lookup table, see :func:`table_latency`). Rows hold ``phi``,
-    ``spec``, the depth, width and resolution multipliers actually used, and ``latency_s`` when
+    ``spec``, its depth and width multipliers and input resolution, and ``latency_s`` when
     ``latency`` is given (and ``target_s`` for targets).
     """
     if (phis is None) == (targets is None):
@@ -176,10 +183,8 @@ def family(base: NetworkSpec, alpha: float, beta: float, gamma: float, *, phis: 
             rows.append({"phi": phi, "spec": spec, **({"latency_s": latency(spec)} if latency else {})})
     else:
         for target in targets:
-            phi, lat = solve_phi(lambda p: latency(compound_scale(base, alpha, beta, gamma, p)), target, phi_max,
-                                 tolerance)
-            rows.append({"phi": phi, "spec": compound_scale(base, alpha, beta, gamma, phi), "latency_s": lat,
-                         "target_s": target})
+            phi, lat, spec = _scaled_to_target(base, (alpha, beta, gamma), latency, target, phi_max, tolerance)
+            rows.append({"phi": phi, "spec": spec, "latency_s": lat, "target_s": target})
     for row in rows:
         depth, width, _ = multipliers(alpha, beta, gamma, row["phi"])
         row.update(depth=depth, width=width, resolution=row["spec"].resolution)
@@ -229,12 +234,10 @@ def lacs_search(base: NetworkSpec, candidates: Sequence[tuple[float, float, floa
     rows, skipped = [], []
     for alpha, beta, gamma in candidates:
         try:
-            phi, lat = solve_phi(lambda p: latency(compound_scale(base, alpha, beta, gamma, p)), target, phi_max,
-                                 tolerance)
+            phi, lat, spec = _scaled_to_target(base, (alpha, beta, gamma), latency, target, phi_max, tolerance)
         except ValueError as err:
             skipped.append({"alpha": alpha, "beta": beta, "gamma": gamma, "skipped": str(err), "reward": math.nan})
             continue
-        spec = compound_scale(base, alpha, beta, gamma, phi)
         acc = accuracy(spec)
         rows.append({"alpha": alpha, "beta": beta, "gamma": gamma, "phi": phi, "latency_s": lat,
                      "accuracy": acc, "reward": reward(acc, lat, target, w),
