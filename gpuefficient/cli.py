@@ -79,7 +79,7 @@ def _lut(args) -> int:
         for name in args.models:
             resolution = args.resolution or (ZOO[name].spec.resolution if name in ZOO else 224)
             shape = (args.batch, 3, resolution, resolution)
-            model = create_model(name).eval()
+            model = create_model(name)
             info = {"input_shape": list(shape)}
             for g in granularities:
                 found = lut.units(model, shape, g)

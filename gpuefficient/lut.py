@@ -139,10 +139,9 @@ def backend_timer(backend: str, warmup: int = 5, repeats: int = 20, channels_las
 
     if backend not in BACKENDS:
         raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
-    names = {v: k for k, v in DTYPES.items()}
 
     def timer(module: nn.Module, x: torch.Tensor) -> Measurement:
-        prepared = prepare(module, x, backend, names[x.dtype], device=x.device, channels_last=channels_last)
+        prepared = prepare(module, x, backend, x.dtype, device=x.device, channels_last=channels_last)
         return measure(prepared.run, device=x.device, warmup=warmup, repeats=repeats, label=type(module).__name__,
                        settings={**prepared.settings, "max_rel_error_vs_eager": prepared.max_rel_error})
     return timer
