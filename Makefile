@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 book: notebooks html
 
 notebooks: env
-	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.notebooks $(NBARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m gpuefficient.book.notebooks $(NBARGS)
 
 # -W: warnings are errors; --keep-going: report all of them; -n: nitpicky references.
 html: env

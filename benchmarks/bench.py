@@ -20,8 +20,9 @@ import torch
 
 
 def cost_analysis_time() -> dict:
-    from gpuefficient.costs import analyze
-    from gpuefficient.models import create_model
+    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.analysis import predictors
+    from gpuefficient.arch.models import create_model
 
     model = create_model("resnet50")
     first_start = time.perf_counter()
@@ -36,14 +37,14 @@ def cost_analysis_time() -> dict:
 
 
 def notebook_times() -> dict:
-    from gpuefficient.notebooks import execute, find_notebooks
+    from gpuefficient.book.notebooks import execute, find_notebooks
 
     return {f"notebook_{s.stem}_quick_s": execute(s, parameters={"quick": True}) for s in find_notebooks()}
 
 
 def timing_overhead(size: int = 4096, repeats: int = 200) -> dict:
     """measure() against a bare loop of CUDA events around the same matmul."""
-    from gpuefficient.latency import measure, random_input
+    from gpuefficient.measure.timer import measure, random_input
 
     x = random_input((size, size), torch.float16, "cuda")
     for _ in range(20):
@@ -94,8 +95,8 @@ def run_to_run_spread(runs: int = 5) -> dict:
     Latency chapter target: <= 2% for work of 1 ms or more. Each run is a fresh measurement
     (own warm-up and samples) of resnet50 at batch 1 (fp16 channels-last on CUDA, fp32 on CPU).
     """
-    from gpuefficient.latency import measure_model
-    from gpuefficient.models import create_model
+    from gpuefficient.measure.timer import measure_model
+    from gpuefficient.arch.models import create_model
 
     cuda = torch.cuda.is_available()
     model = create_model("resnet50")
@@ -114,17 +115,18 @@ def lut_accuracy(n: int = 40) -> dict:
     """
     import tempfile
 
-    from gpuefficient import lut, search
-    from gpuefficient.builder import build
+    from gpuefficient.measure import lut
+    from gpuefficient.arch import gpunet_space
+    from gpuefficient.arch.builder import build
 
     cuda = torch.cuda.is_available()
     res, dtype = (224, "fp16") if cuda else (64, "fp32")
-    nets = {s.name: (build(s).eval(), (1, 3, res, res)) for s in search.sample_networks(n, resolution=res)}
+    nets = {s.name: (build(s).eval(), (1, 3, res, res)) for s in gpunet_space.sample_networks(n, resolution=res)}
     out = {}
     for backend in (["eager", "cudagraph"] if cuda else ["eager"]):
         with tempfile.TemporaryDirectory() as folder, \
                 lut.LatencyTable(f"{folder}/t.sqlite", backend=backend, dtype=dtype, repeats=50 if cuda else 10) as t:
-            rows, _ = lut.held_out_metrics(lut.compare(t, nets))
+            rows, _ = predictors.held_out_metrics(lut.compare(t, nets))
         for r in rows:
             key = f"lut_{backend}_{r['unit']}_{r['predictor'].replace(' ', '_')}"
             out.update({f"{key}_{m}": r[m] for m in ("rmspe_pct", "within", "bias_us", "kendall_tau")})
@@ -143,7 +145,7 @@ def main() -> None:
     if args.lut:
         out.update(lut_accuracy())
     if torch.cuda.is_available():
-        from gpuefficient.hardware import measure_ceilings
+        from gpuefficient.measure.ceilings import measure_ceilings
 
         out.update(timing_overhead())
         ceilings = measure_ceilings("cuda")

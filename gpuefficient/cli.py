@@ -20,10 +20,11 @@ def _positive_int(text: str) -> int:
 
 
 def _costs(args) -> int:
-    from gpuefficient.costs import analyze, parse_dtype
-    from gpuefficient.models import create_model
+    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.arch.models import create_model
+    from gpuefficient.dtypes import to_torch
 
-    dtype = parse_dtype(args.dtype)
+    dtype = to_torch(args.dtype)
     model = create_model(args.model)
     report = analyze(model, (args.batch, 3, args.resolution, args.resolution), dtype, name=args.model)
     if args.json:
@@ -42,33 +43,34 @@ def _costs(args) -> int:
 
 
 def _latency(args) -> int:
-    from gpuefficient.backends import prepare
-    from gpuefficient.latency import measure, random_input, resolve_device
-    from gpuefficient.models import create_model
+    from gpuefficient.arch.models import create_model
+    from gpuefficient.device import resolve_device
+    from gpuefficient.measure.backends import prepare
+    from gpuefficient.measure.timer import random_input
 
     device = resolve_device(args.device)
     model = create_model(args.model)
     x = random_input((args.batch, 3, args.resolution, args.resolution), device=device, seed=args.seed)
     prepared = prepare(model, x, args.backend, args.dtype, device=device, channels_last=args.channels_last)
-    settings = {**prepared.settings, "model": args.model, "batch": args.batch, "resolution": args.resolution,
-                "max_rel_error_vs_eager": prepared.max_rel_error}
-    m = measure(prepared.run, device=device, warmup=args.warmup, repeats=args.repeats, label=args.model,
-                settings=settings, flush_cache=args.cold)
+    m = prepared.measure(warmup=args.warmup, repeats=args.repeats, label=args.model, flush_cache=args.cold,
+                         model=args.model)
     throughput = args.batch / m.median
     if args.json:
-        json.dump({**m.to_dict(samples=True), "throughput_per_s": throughput}, sys.stdout, default=str)
+        json.dump({**m.row(samples=True), "throughput_per_s": throughput}, sys.stdout, default=str)
         print()
         return 0
     print(m)
     print(f"throughput: {throughput:,.1f} images/s   min {m.min * 1e3:.3f} ms   max {m.max * 1e3:.3f} ms")
-    print("settings: " + ", ".join(f"{k}={v}" for k, v in m.settings.items()))
+    task = m.task
+    print(f"task: backend={task.backend}, dtype={task.dtype}, input={task.input_shape}, {task.memory_format}, "
+          f"{task.cache} caches; " + ", ".join(f"{k}={v}" for k, v in task.details.items()))
     return 0
 
 
 def _lut(args) -> int:
-    from gpuefficient import lut
-    from gpuefficient.models import create_model
-    from gpuefficient.zoo import ZOO
+    from gpuefficient.measure import lut
+    from gpuefficient.arch.models import create_model
+    from gpuefficient.arch.zoo import ZOO
 
     if args.action == "predict" and len(args.models) != 1:
         raise ValueError(f"lut predict: got {len(args.models)} models, expected exactly one")
@@ -118,8 +120,8 @@ def _lut(args) -> int:
 
 
 def _rank(args) -> int:
-    from gpuefficient.models import create_model
-    from gpuefficient.rank import load_checkpoint, stage_spectra
+    from gpuefficient.arch.models import create_model
+    from gpuefficient.analysis.rank import load_checkpoint, stage_spectra
 
     model = create_model(args.model, pretrained=args.pretrained)
     source = "pretrained (timm)" if args.pretrained else "random initialisation"
@@ -142,9 +144,9 @@ def _rank(args) -> int:
 
 
 def _zoo(args) -> int:
-    from gpuefficient import zoo
-    from gpuefficient.costs import analyze
-    from gpuefficient.models import create_model
+    from gpuefficient.arch import zoo
+    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.arch.models import create_model
 
     if args.action == "list":
         for name in zoo.names():
@@ -174,9 +176,9 @@ def _zoo(args) -> int:
 def _scale(args) -> int:
     import torch
 
-    from gpuefficient import scaling, zoo
-    from gpuefficient.builder import build
-    from gpuefficient.costs import analyze
+    from gpuefficient.arch import scaling, zoo
+    from gpuefficient.arch.builder import build
+    from gpuefficient.analysis.costs import analyze
 
     base = zoo.get(args.base).spec
     spec = scaling.compound_scale(base, args.alpha, args.beta, args.gamma, args.phi)
@@ -201,11 +203,11 @@ def _scale(args) -> int:
 
 
 def _hardware(args) -> int:
-    from gpuefficient import hardware
-
+    from gpuefficient.analysis import hardware
+    from gpuefficient.measure import ceilings
     detected = hardware.detect_device(args.device)
     rows = hardware.catalog_table()
-    measured = hardware.measure_ceilings(args.device).to_dict() if args.measure else None
+    measured = ceilings.measure_ceilings(args.device).to_dict() if args.measure else None
     if args.json:
         data = {"catalog": rows, "detected": detected.name, "measured": measured}
         json.dump(_json_safe(data), sys.stdout, allow_nan=False, default=str)

@@ -9,8 +9,8 @@ out=${1:-results}
 shift || true
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
 if [ -x .venv/bin/python ] && .venv/bin/python -c "import papermill, jupytext" 2>/dev/null; then
-  .venv/bin/python -m gpuefficient.notebooks --quick 0 --results-dir "$out" "$@"
+  .venv/bin/python -m gpuefficient.book.notebooks --quick 0 --results-dir "$out" "$@"
 else
   echo "papermill/jupytext not installed: running the notebooks' cells in-process (--script)"
-  python3 -m gpuefficient.notebooks --script --quick 0 --results-dir "$out" "$@"
+  python3 -m gpuefficient.book.notebooks --script --quick 0 --results-dir "$out" "$@"
 fi

@@ -3,11 +3,11 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient import ablations
-from gpuefficient.blocks import FusedMBConv, MBConv
-from gpuefficient.builder import build
-from gpuefficient.costs import analyze
-from gpuefficient.zoo import get
+from gpuefficient.design import ablations
+from gpuefficient.arch.blocks import FusedMBConv, MBConv
+from gpuefficient.arch.builder import build
+from gpuefficient.analysis.costs import analyze
+from gpuefficient.arch.zoo import get
 
 
 def test_stage_shapes_of_efficientnet_b0_and_x_b0():

@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient import backends
-from gpuefficient.backends import (BackendUnavailable, Prepared, available_backends, output_error,
-                                   prepare, time_backends)
+from gpuefficient.measure import backends
+from gpuefficient.measure.backends import (BackendUnavailable, Prepared, available_backends, output_error, prepare, time_backends)
 
 CPU_ONLY = not torch.cuda.is_available()
 needs_cpu = pytest.mark.skipif(not CPU_ONLY, reason="checks behaviour on a machine without CUDA")
@@ -70,7 +69,10 @@ def test_eager_matches_reference(x, dtype, channels_last):
     ref = reference(model, x)
     assert p.example_input.dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
     assert p.example_input.is_contiguous(memory_format=torch.channels_last) == channels_last
-    assert p.settings == {"backend": "eager", "dtype": dtype, "channels_last": channels_last}
+    assert (p.backend, p.dtype, p.channels_last, p.details) == ("eager", dtype, channels_last, {})
+    task = p.task("tiny")
+    assert (task.backend, task.dtype, task.input_shape) == ("eager", dtype, tuple(x.shape))
+    assert task.memory_format == ("channels_last" if channels_last else "contiguous")
     out = p.run()
     assert out.dtype == p.example_input.dtype
     bound = 1e-5 if dtype == "fp32" else 5e-2
@@ -166,7 +168,7 @@ def test_onnxruntime_cpu_matches_eager(x, tmp_path):
     model = tiny_net()
     p = prepare(model, x, "onnxruntime", "fp32", device="cpu", workdir=tmp_path)
     assert (tmp_path / "model_fp32.onnx").exists()
-    assert p.settings["provider"] == "CPUExecutionProvider" and p.settings["onnxruntime_version"]
+    assert p.details["provider"] == "CPUExecutionProvider" and p.details["onnxruntime_version"]
     assert p.max_rel_error < 1e-5
     half = prepare(model, x, "onnxruntime", "fp16", device="cpu")
     assert half.run().dtype == torch.float16 and 0 < half.max_rel_error < backends.DEFAULT_RTOL["fp16"]
@@ -199,7 +201,7 @@ def test_compile_cpu_matches_eager(x):
         pytest.skip(available_backends("cpu")["compile"])
     model = tiny_net()
     p = prepare(model, x, "compile", device="cpu")
-    assert p.settings["mode"] == "default"
+    assert p.details["mode"] == "default"
     assert p.max_rel_error < 1e-4
     assert output_error(p.run(), reference(model, x))[1] < 1e-4
 

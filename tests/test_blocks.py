@@ -2,9 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient.blocks import (ACTIVATIONS, BLOCKS, BLBlock, ConvBnAct, DWBlock, FusedMBConv, MBConv,
-                                 SpaceToDepthConv, SqueezeExcite, XXBlock, make_activation, make_block)
-from gpuefficient.builder import build
+from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, BLBlock, ConvBnAct, DWBlock, FusedMBConv, MBConv, SpaceToDepthConv, SqueezeExcite, XXBlock, make_activation, make_block)
+from gpuefficient.arch.builder import build
 
 
 def n_params(module: nn.Module) -> int:
@@ -215,7 +214,7 @@ def test_bad_block_and_activation_names():
 
 
 def test_same_padding_follows_tensorflow():
-    from gpuefficient.blocks import SameConv2d
+    from gpuefficient.arch.blocks import SameConv2d
 
     conv = SameConv2d(1, 1, 2, 2)
     nn.init.ones_(conv.weight)

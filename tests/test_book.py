@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpuefficient.notebooks import ROOT, execute, find_notebooks
+from gpuefficient.book.notebooks import ROOT, execute, find_notebooks
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = find_notebooks()

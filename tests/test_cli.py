@@ -9,7 +9,7 @@ def test_costs_json(capsys):
     assert main(["costs", "resnet18", "--resolution", "64", "--batch", "2", "--dtype", "fp16", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {"model", "input_shape", "dtype", "flops", "macs", "params", "bytes", "intensity", "layers"} <= set(data)
-    assert data["input_shape"] == [2, 3, 64, 64] and data["dtype"] == "float16"
+    assert data["input_shape"] == [2, 3, 64, 64] and data["dtype"] == "fp16"
     assert data["macs"] * 2 == data["flops"] and data["params"] == 11_689_512
     assert data["layers"][0]["name"] == "conv1" and data["layers"][0]["kind"] == "conv"
 
@@ -40,7 +40,7 @@ def test_bad_model_and_dtype(capsys):
 def test_rank_json_and_checkpoint(capsys, tmp_path):
     import torch
 
-    from gpuefficient.models import create_model
+    from gpuefficient.arch.models import create_model
 
     model = create_model("resnet18")
     torch.nn.init.zeros_(model.layer4[1].conv2.weight[256:])  # half the filters: rank <= 256

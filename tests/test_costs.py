@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from gpuefficient.costs import analyze, parse_dtype
+from gpuefficient.analysis.costs import analyze
+from gpuefficient.dtypes import to_torch
 
 
 def flop_counter_total(model: nn.Module, shape) -> int:
@@ -155,7 +156,7 @@ def test_bad_input_shape(bad, message):
 
 def test_bad_dtype_and_model():
     with pytest.raises(ValueError, match=r"dtype: got 'int8'"):
-        parse_dtype("int8")
+        to_torch("int8")
     with pytest.raises(ValueError, match=r"dtype: got torch.int32"):
         analyze(nn.Conv2d(3, 4, 3), (1, 3, 8, 8), torch.int32)
     with pytest.raises(TypeError, match="expected a torch.nn.Module"):

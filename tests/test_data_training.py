@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient.data import ProceduralImages, class_attributes, image_folder_loaders, procedural_loaders
-from gpuefficient.training import TrainResult, evaluate, train
+from gpuefficient.design.data import ProceduralImages, class_attributes, image_folder_loaders, procedural_loaders
+from gpuefficient.design.training import TrainResult, evaluate, train
 
 
 def test_seeded_deterministic_and_split_dependent():

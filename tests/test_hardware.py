@@ -1,4 +1,4 @@
-"""Tests of gpuefficient.hardware: catalog invariants, name matching, peaks, measured ceilings."""
+"""Tests of gpuefficient.analysis.hardware and gpuefficient.measure.ceilings: catalog invariants, name matching, peaks, measured ceilings."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gpuefficient import hardware
-from gpuefficient.hardware import CATALOG, GENERIC_CPU, catalog_table, detect_device, match_catalog, measure_ceilings
+from gpuefficient.analysis import hardware
+from gpuefficient.analysis.hardware import CATALOG, GENERIC_CPU, catalog_table, detect_device, match_catalog
+from gpuefficient.measure import ceilings as ceilings_module
+from gpuefficient.measure.ceilings import measure_ceilings
 
 GPUS = [spec for spec in CATALOG.values() if spec.kind == "gpu"]
 NO_SPARSITY = {"Volta", "Turing"}  # 2:4 structured sparsity arrived with Ampere
@@ -188,7 +190,7 @@ def test_detect_device_unknown_or_sliced_gpu_gets_nan_peaks(monkeypatch, name, s
 
 @pytest.fixture(scope="module")
 def cpu_ceilings():
-    from gpuefficient.latency import software_versions
+    from gpuefficient.device import software_versions
 
     software_versions()  # one-time cost (imports timm), not the measurement's
     precision = torch.get_float32_matmul_precision()
@@ -202,13 +204,14 @@ def cpu_ceilings():
 def test_measure_ceilings_cpu_quick(cpu_ceilings):
     ceilings, elapsed = cpu_ceilings
     assert elapsed < 10, f"quick mode took {elapsed:.1f} s"
-    assert ceilings.kind == "cpu" and ceilings.settings["quick"] is True
+    assert ceilings.kind == "cpu" and ceilings.quick is True
     fp32 = ceilings.matmul_flops["fp32"]
     assert 1e9 < fp32 < 10e12
     assert all(math.isfinite(v) and v > 0 for v in ceilings.matmul_flops.values())
     assert 1e8 < ceilings.copy_bandwidth < 1e13
-    assert {m.settings["op"] for m in ceilings.measurements} == {"matmul", "copy"}
-    best = max(m.settings["flops"] / m.median for m in ceilings.measurements if m.settings.get("dtype") == "fp32")
+    assert {m.task.details["op"] for m in ceilings.measurements} == {"matmul", "copy"}
+    best = max(m.task.details["flops"] / m.median for m in ceilings.measurements if m.task.details["op"] == "matmul"
+               and m.task.dtype == "fp32")
     assert fp32 == best
 
 
@@ -236,36 +239,36 @@ def test_measure_ceilings_rejects_bad_quick():
 
 
 def test_out_of_memory_retries_a_smaller_size(monkeypatch):
-    tiny = hardware._Plan(sizes=(512, 1024), budget_s=0.02, max_call_s=1.0, copy_bytes=16 * 2**20)
-    monkeypatch.setitem(hardware._PLANS, ("cpu", True), tiny)
-    real = hardware._time_matmul
+    tiny = ceilings_module._Plan(sizes=(512, 1024), budget_s=0.02, max_call_s=1.0, copy_bytes=16 * 2**20)
+    monkeypatch.setitem(ceilings_module._PLANS, ("cpu", True), tiny)
+    real = ceilings_module._time_matmul
 
     def short_of_memory(key, n, *args):
         if n >= 512:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(key, n, *args)
 
-    monkeypatch.setattr(hardware, "_time_matmul", short_of_memory)
+    monkeypatch.setattr(ceilings_module, "_time_matmul", short_of_memory)
     ceilings = measure_ceilings("cpu", dtypes=[torch.float32], quick=True)
-    assert ceilings.settings["sizes"] == {"fp32": [256]}
+    assert ceilings.sizes == {"fp32": [256]}
     assert ceilings.matmul_flops["fp32"] > 0
 
 
 def test_default_cpu_bf16_dropped_when_absurdly_slow(monkeypatch):
-    tiny = hardware._Plan(sizes=(256,), budget_s=0.02, max_call_s=1.0, copy_bytes=16 * 2**20)
-    monkeypatch.setitem(hardware._PLANS, ("cpu", True), tiny)
-    monkeypatch.setattr(hardware, "_probe_rate", lambda *args: 1e6)  # 1 MFLOP/s
+    tiny = ceilings_module._Plan(sizes=(256,), budget_s=0.02, max_call_s=1.0, copy_bytes=16 * 2**20)
+    monkeypatch.setitem(ceilings_module._PLANS, ("cpu", True), tiny)
+    monkeypatch.setattr(ceilings_module, "_probe_rate", lambda *args: 1e6)  # 1 MFLOP/s
     ceilings = measure_ceilings("cpu")
     assert set(ceilings.matmul_flops) == {"fp32"}
-    assert "10x slower" in ceilings.settings["skipped"]["bf16"]
+    assert "10x slower" in ceilings.skipped["bf16"]
 
 
 def test_growth_stops_before_a_call_would_take_too_long(monkeypatch):
-    tiny = hardware._Plan(sizes=(256, 4096), budget_s=0.02, max_call_s=1e-6, copy_bytes=16 * 2**20)
-    monkeypatch.setitem(hardware._PLANS, ("cpu", True), tiny)
+    tiny = ceilings_module._Plan(sizes=(256, 4096), budget_s=0.02, max_call_s=1e-6, copy_bytes=16 * 2**20)
+    monkeypatch.setitem(ceilings_module._PLANS, ("cpu", True), tiny)
     ceilings = measure_ceilings("cpu", dtypes="fp16")  # explicit: measured even where slow
-    assert ceilings.settings["sizes"] == {"fp16": [256]}
-    assert "stopped before n=4096" in ceilings.settings["skipped"]["fp16"]
+    assert ceilings.sizes == {"fp16": [256]}
+    assert "stopped before n=4096" in ceilings.skipped["fp16"]
 
 
 def test_fp32_mode_pins_and_restores_cuda_precision():
@@ -278,7 +281,7 @@ def test_fp32_mode_pins_and_restores_cuda_precision():
         torch.set_float32_matmul_precision(user_setting)
         saved = matmul.fp32_precision
         for tf32 in (True, False):
-            with hardware._fp32_matmul_mode(torch.device("cuda"), tf32=tf32):
+            with ceilings_module._fp32_matmul_mode(torch.device("cuda"), tf32=tf32):
                 assert matmul.fp32_precision == ("tf32" if tf32 else "ieee")
             assert matmul.fp32_precision == saved
             assert torch.get_float32_matmul_precision() == user_setting  # no "mixed API" error

@@ -3,18 +3,20 @@ import time
 import pytest
 import torch
 
-from gpuefficient.latency import (Measurement, gpu_state, measure, measure_interleaved, random_input, resolve_device,
-                                  round_ratios, sweep, trimmed_mean)
+from gpuefficient.device import gpu_state, resolve_device
+from gpuefficient.measure import timer
+from gpuefficient.measure.timer import (Measurement, Task, measure, measure_interleaved, random_input, round_ratios,
+                                        sweep, trimmed_mean)
 
 
 def test_measure_times_real_work_and_reports_context():
-    m = measure(lambda: time.sleep(0.002), device="cpu", warmup=1, repeats=7, label="sleep",
-                settings={"batch": 1})
+    m = measure(lambda: time.sleep(0.002), device="cpu", warmup=1, repeats=7,
+                task=Task(label="sleep", input_shape=(1, 3, 8, 8), details={"model": "none"}))
     assert m.repeats == 7 and m.warmup == 1 and m.timer == "perf_counter"
     assert 0.002 <= m.median < 0.05
     assert m.min <= m.median <= m.max and m.iqr >= 0
-    row = m.to_dict()
-    assert row["batch"] == 1 and row["label"] == "sleep" and "version_torch" in row
+    row = m.row()
+    assert row["batch"] == 1 and row["label"] == "sleep" and row["model"] == "none" and "version_torch" in row
     assert row["median_ms"] == pytest.approx(m.median * 1e3)
     assert "sleep: median" in repr(m)
 
@@ -22,7 +24,35 @@ def test_measure_times_real_work_and_reports_context():
 def test_inner_divides_per_call():
     calls = []
     m = measure(lambda: calls.append(1), device="cpu", warmup=2, repeats=3, inner=4)
-    assert len(calls) == 2 + 3 * 4 and m.inner == 4
+    assert len(calls) == 2 + 3 * 4 and m.task.inner == 4
+
+
+def test_inner_divides_each_sample(monkeypatch):
+    """A fake clock that advances 1 s per call: every sample of 4 calls must read 1 s per call."""
+    clock = {"t": 0.0}
+    monkeypatch.setattr(timer.time, "perf_counter", lambda: clock["t"])
+    m = measure(lambda: clock.__setitem__("t", clock["t"] + 1.0), device="cpu", warmup=0, repeats=3, inner=4)
+    assert m.times_s == (1.0, 1.0, 1.0)
+
+
+def test_median_is_the_median_not_the_mean():
+    m = Measurement(Task(), (1.0, 2.0, 9.0), 0, "cpu", "perf_counter")
+    assert m.median == 2.0 and m.mean == 4.0 and m.iqr == 4.0 and m.min == 1.0 and m.max == 9.0
+
+
+def test_garbage_collection_is_paused_while_sampling():
+    import gc
+
+    seen = []
+    measure(lambda: seen.append(gc.isenabled()), device="cpu", warmup=0, repeats=3)
+    assert seen == [False] * 3 and gc.isenabled()
+
+
+def test_task_details_cannot_overwrite_a_statistic():
+    with pytest.raises(ValueError, match="details: got keys \\['median_ms'\\]"):
+        Task(details={"median_ms": 1.0})
+    with pytest.raises(ValueError, match="label: give it in the task"):
+        measure(lambda: None, device="cpu", task=Task(label="a"), label="b")
 
 
 def test_trimmed_mean_drops_ten_percent_each_side():
@@ -33,10 +63,16 @@ def test_trimmed_mean_drops_ten_percent_each_side():
         trimmed_mean(values, 0.5)
 
 
-def test_record_round_trip():
-    m = measure(lambda: None, device="cpu", warmup=0, repeats=3)
-    again = Measurement.from_dict(m.as_record())
+def test_record_round_trip_through_json():
+    import json
+
+    m = measure(lambda: None, device="cpu", warmup=0, repeats=3,
+                task=Task(label="x", backend="eager", dtype="float16", input_shape=(2, 3), details={"n": 3}))
+    assert m.task.dtype == "fp16"  # one canonical name whatever the spelling
+    again = Measurement.from_dict(json.loads(json.dumps(m.to_dict())))
     assert again == m
+    with pytest.raises(ValueError, match="expected a Measurement.to_dict"):
+        Measurement.from_dict({"task": {}})
 
 
 def test_random_input_is_seeded_and_not_zero():
@@ -78,22 +114,25 @@ def test_cuda_events_time_gpu_work():
 def test_measure_model_records_settings():
     from torch import nn
 
-    from gpuefficient.latency import measure_model
+    from gpuefficient.measure.timer import measure_model
 
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
     m = measure_model(model, (2, 3, 16, 16), device="cpu", channels_last=True, warmup=1, repeats=3, label="tiny")
-    row = m.to_dict()
+    row = m.row()
     assert row["batch"] == 2 and row["input_shape"] == "2x3x16x16" and row["memory_format"] == "channels_last"
-    assert row["backend"] == "eager" and row["dtype"] == "float32" and m.median > 0
+    assert row["backend"] == "eager" and row["dtype"] == "fp32" and m.median > 0
+    assert m.task.cudnn_benchmark is None  # recorded on CUDA only
 
 
 def test_cold_cache_flushes_before_every_sample_outside_the_timing():
     calls = []
     warm = measure(lambda: calls.append(1), device="cpu", warmup=0, repeats=3)
     cold = measure(lambda: calls.append(1), device="cpu", warmup=0, repeats=3, flush_cache=True)
-    assert warm.settings["cache"] == "warm" and cold.settings["cache"].startswith("cold")
+    assert warm.task.cache == "warm" and cold.task.cache == "cold"
     # overwriting 128 MiB takes milliseconds; an empty call timed after it must stay far below that
     assert cold.median < 1e-3
+    with pytest.raises(ValueError, match="inner: got 4 with flush_cache=True"):
+        measure(lambda: None, device="cpu", inner=4, flush_cache=True)
 
 
 def test_sweep_skips_out_of_memory_and_goes_on():
@@ -102,13 +141,13 @@ def test_sweep_skips_out_of_memory_and_goes_on():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         if batch == 128:
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB")
-        return measure(lambda: None, device="cpu", warmup=0, repeats=2, settings={"batch": batch})
+        return measure(lambda: None, device="cpu", warmup=0, repeats=2, task=Task(input_shape=(batch, 3)))
 
-    points = sweep(measure_at, [1, 64, 128, 2], device="cpu")
+    points = sweep(measure_at, [1, 64, 128, 2])
     assert [p.value for p in points] == [1, 64, 128, 2]
     assert [p.measurement is None for p in points] == [False, True, True, False]
     assert points[1].skipped.startswith("out of memory: CUDA out of memory")
-    assert points[3].measurement.settings["batch"] == 2
+    assert points[3].measurement.task.batch == 2
 
 
 def test_sweep_does_not_swallow_other_errors():
@@ -116,11 +155,11 @@ def test_sweep_does_not_swallow_other_errors():
         raise RuntimeError("shape mismatch")
 
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        sweep(measure_at, [1], device="cpu")
+        sweep(measure_at, [1])
 
 
 def test_gpu_state_parses_nvidia_smi_and_is_empty_on_cpu():
-    from gpuefficient.latency import _parse_smi
+    from gpuefficient.device import _parse_smi
 
     assert gpu_state("cpu") == {}
     state = _parse_smi("1980, 2619, 1980, 41, 118.52, P0, 0x0000000000000000\n",
@@ -132,26 +171,30 @@ def test_gpu_state_parses_nvidia_smi_and_is_empty_on_cpu():
     assert _parse_smi("[N/A]", ["power_w"]) == {"power_w": None}
 
 
-def test_interleaved_rounds_alternate_and_cancel_drift():
-    """A machine that slows down over time: sequential timing makes the later callable look slower;
-    interleaved rounds keep the per-round ratio honest."""
-    calls, clock = [], {"slowdown": 1.0}
+def test_interleaved_rounds_alternate_and_cancel_drift(monkeypatch):
+    """A machine that slows down over time (a fake clock: each call takes 2% longer than the last):
+    interleaved rounds keep the per-round ratio of two equal workloads near 1."""
+    calls, clock = [], {"t": 0.0, "cost": 1.0}
+    monkeypatch.setattr(timer.time, "perf_counter", lambda: clock["t"])
 
-    def work(name, seconds):
+    def work(name):
         def fn():
             calls.append(name)
-            time.sleep(seconds * clock["slowdown"])
-            clock["slowdown"] += 0.02  # drift: every call makes the next one 2% slower
+            clock["t"] += clock["cost"]
+            clock["cost"] *= 1.02
         return fn
 
-    result = measure_interleaved({"a": work("a", 0.002), "b": work("b", 0.002)}, device="cpu", warmup=1, rounds=4,
-                                 repeats=3)
+    result = measure_interleaved({"a": work("a"), "b": work("b")}, device="cpu", warmup=1, rounds=4, repeats=3)
     assert calls[:2] == ["a", "b"] and len(calls) == 2 * (1 + 4 * 3)
     assert calls[2:8] == ["a"] * 3 + ["b"] * 3 and calls[8:14] == ["b"] * 3 + ["a"] * 3  # the order rotates
     a, b = result["a"], result["b"]
-    assert a.repeats == b.repeats == 12 and a.settings["rounds"] == 4 and a.settings["interleaved_with"] == ["a", "b"]
+    assert a.repeats == b.repeats == 12 and a.task.rounds == 4 and a.task.interleaved_with == ("a", "b")
     ratios = round_ratios(a, b)
-    assert len(ratios) == 4 and all(0.7 < r < 1.4 for r in ratios)  # equal work, equal within each round
+    # round 0: a ran first (cheaper), round 1: b first; drift within a round is 3 calls of 2%
+    assert ratios[0] == pytest.approx(1.02 ** -3) and ratios[1] == pytest.approx(1.02 ** 3)
+    sequential_a = measure(work("a"), device="cpu", warmup=0, repeats=12)
+    sequential_b = measure(work("b"), device="cpu", warmup=0, repeats=12)
+    assert sequential_b.median / sequential_a.median == pytest.approx(1.02 ** 12)  # what interleaving avoids
     with pytest.raises(ValueError, match="expected two measurements of one measure_interleaved call"):
         round_ratios(a, measure(lambda: None, device="cpu", warmup=0, repeats=12))
     with pytest.raises(TypeError, match="expected a non-empty dict"):

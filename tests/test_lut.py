@@ -5,11 +5,11 @@ import sqlite3
 import pytest
 from torch import nn
 
-from gpuefficient.blocks import ConvBnAct, SqueezeExcite
-from gpuefficient.builder import build
-from gpuefficient.latency import Measurement
-from gpuefficient.lut import (LatencyTable, LUTError, backend_timer, compare, evaluate, fit_correction, held_out_metrics, kendall_tau_b, unit_key_config, units,
-                              versions_hash)
+from gpuefficient.arch.blocks import ConvBnAct, SqueezeExcite
+from gpuefficient.arch.builder import build
+from gpuefficient.measure.timer import Measurement, Task
+from gpuefficient.measure.lut import (LatencyTable, LUTError, backend_timer, compare, unit_key_config, units, versions_hash)
+from gpuefficient.analysis.predictors import evaluate, fit_correction, held_out_metrics, kendall_tau_b
 
 SPEC = {"name": "tiny", "stem": {"out_channels": 8}, "resolution": 32,
         "stages": [{"block": "mbconv", "depth": 3, "out_channels": 16, "stride": 2, "expansion": 2.0,
@@ -35,8 +35,7 @@ class FakeTimer:
         if self.calls == self.fail_at:
             raise RuntimeError("simulated crash")
         t = 1e-6 + 1e-9 * sum(p.numel() for p in module.parameters()) + 1e-12 * x.numel()
-        return Measurement(label=type(module).__name__, times_s=(t, t, t), warmup=0, inner=1, device="fake",
-                           timer="fake")
+        return Measurement(Task(label=type(module).__name__), (1.2 * t, t, 0.9 * t), 0, "fake", "fake")
 
 
 def test_block_units_are_stem_blocks_head_with_traced_shapes(net):
@@ -164,7 +163,7 @@ def test_default_timer_measures_eager_latency(tmp_path):
 def test_table_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="dtype: got 'fp64'"):
         LatencyTable(tmp_path / "t.sqlite", dtype="fp64")
-    with pytest.raises(ValueError, match="backend: got 'trt', expected one of eager"):
+    with pytest.raises(ValueError, match="backend: got 'trt', expected one of \\['eager'"):
         LatencyTable(tmp_path / "t.sqlite", backend="trt")
     with LatencyTable(tmp_path / "t.sqlite", timer=lambda m, x: 1.0, device="cpu") as table:
         with pytest.raises(TypeError, match="expected a Measurement"):
@@ -208,8 +207,8 @@ def test_backend_timer_checks_output_then_times(tmp_path):
         pred = table.predict(model, (1, 3, 8, 8), "block")
         assert len(pred.rows) == 4 and pred.total_s > 0  # not a builder Network: leaves with parameters
         record = json.loads(table.entries()["measurement"].iloc[0])
-        assert record["settings"]["backend"] == "onnxruntime"
-        assert record["settings"]["max_rel_error_vs_eager"] < 5e-3
+        assert record["task"]["backend"] == "onnxruntime"
+        assert record["task"]["details"]["max_rel_error_vs_eager"] < 5e-3
     with pytest.raises(ValueError, match="backend: got 'tensor-rt'"):
         backend_timer("tensor-rt")
 

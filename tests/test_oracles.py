@@ -3,10 +3,10 @@ import math
 
 import pytest
 
-from gpuefficient import scaling
-from gpuefficient.oracles import SurrogateOracle, TrainingOracle, published_points, scale_factors
-from gpuefficient.spec import NetworkSpec
-from gpuefficient.zoo import get
+from gpuefficient.arch import scaling
+from gpuefficient.design.oracles import SurrogateOracle, TrainingOracle, published_points, scale_factors
+from gpuefficient.arch.spec import NetworkSpec
+from gpuefficient.arch.zoo import get
 
 TINY = NetworkSpec.from_dict({
     "name": "tiny", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": 32},

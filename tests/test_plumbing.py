@@ -6,11 +6,11 @@ matplotlib.use("Agg")
 import pytest
 from torch import nn
 
-from gpuefficient import plotting
-from gpuefficient.costs import analyze
-from gpuefficient.models import create_model
-from gpuefficient.notebooks import ROOT, execute, find_notebooks, main
-from gpuefficient.roofline import Roofline
+from gpuefficient.book import plotting
+from gpuefficient.analysis.costs import analyze
+from gpuefficient.arch.models import create_model
+from gpuefficient.book.notebooks import ROOT, execute, find_notebooks, main
+from gpuefficient.analysis.roofline import Roofline
 
 
 def test_plot_rooflines_and_layers():
@@ -43,7 +43,7 @@ def test_find_notebooks_in_reading_order_and_executor_errors(tmp_path):
 
 
 def test_script_mode_runs_cells_with_parameters_and_skips_interactive(tmp_path, capsys):
-    from gpuefficient.notebooks import code_cells, run_as_script
+    from gpuefficient.book.notebooks import code_cells, run_as_script
 
     source = tmp_path / "nb.md"
     source.write_text(

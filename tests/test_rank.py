@@ -3,10 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient.latency import Measurement
-from gpuefficient.rank import (effective_rank, energy_rank, kernel_matrices, load_checkpoint,
-                               marchenko_pastur_spectrum, singular_values, spectrum, stable_rank, stage_convs,
-                               stage_spectra, suggest_block)
+from gpuefficient.measure.timer import Measurement, Task
+from gpuefficient.analysis.rank import (effective_rank, energy_rank, kernel_matrices, load_checkpoint, marchenko_pastur_spectrum, singular_values, spectrum, stable_rank, stage_convs, stage_spectra, suggest_block)
 
 
 def low_rank_kernel(c_out, c_in, k, rank, seed=0):
@@ -102,7 +100,7 @@ def test_checkpoints_load_strictly(tmp_path):
 
 
 def fake(ms: float) -> Measurement:
-    return Measurement("x", (ms / 1e3,) * 3, 0, 1, "cpu", "perf_counter")
+    return Measurement(Task(label="x"), (0.9 * ms / 1e3, ms / 1e3, 1.3 * ms / 1e3), 0, "cpu", "perf_counter")
 
 
 def test_suggest_block_rule():

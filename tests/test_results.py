@@ -3,8 +3,7 @@ import os
 
 import pytest
 
-from gpuefficient.results import (ResultsError, load_results, provenance, read_json, save_results, slug,
-                                  write_json_atomic)
+from gpuefficient.book.results import (ResultsError, load_results, provenance, read_json, save_results, slug, write_json_atomic)
 
 
 def test_save_and_load_round_trip(tmp_path):

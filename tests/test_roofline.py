@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 from torch import nn
 
-from gpuefficient.costs import analyze
-from gpuefficient.roofline import (Roofline, conv_work, dwsep_work, execution_efficiency, latency_model,
-                                   place_layers)
+from gpuefficient.analysis.costs import analyze
+from gpuefficient.analysis.roofline import (Roofline, conv_work, dwsep_work, execution_efficiency, latency_model, place_layers)
 
 V100 = Roofline(125e12, 900e9, "V100 fp16")
 

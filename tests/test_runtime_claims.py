@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from gpuefficient.claims import Claim, claims_table, verdict
-from gpuefficient.runtime import setup
+from gpuefficient.book.claims import Claim, claims_table, verdict
+from gpuefficient.book.runtime import setup
 
 
 def test_setup_picks_quick_on_cpu_and_seeds(capsys):

@@ -2,10 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from gpuefficient.builder import build
-from gpuefficient.search import (DIGITS, GPUNET_SPACE, HEAD_CHANNELS, RESOLUTIONS, decode, encode, from_encoding,
-                                 sample_networks, sobol, to_dict)
-from gpuefficient.spec import NetworkSpec
+from gpuefficient.arch.builder import build
+from gpuefficient.arch.gpunet_space import (DIGITS, GPUNET_SPACE, HEAD_CHANNELS, RESOLUTIONS, decode, encode, from_encoding, sample_networks, sobol, to_dict)
+from gpuefficient.arch.spec import NetworkSpec
 
 
 def test_space_is_table_1():

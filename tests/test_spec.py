@@ -4,8 +4,8 @@ import torch
 
 import pytest
 
-from gpuefficient.builder import build
-from gpuefficient.spec import HeadSpec, NetworkSpec, SpecError, StageSpec, StemSpec
+from gpuefficient.arch.builder import build
+from gpuefficient.arch.spec import HeadSpec, NetworkSpec, SpecError, StageSpec, StemSpec
 
 
 def tiny(**stage_changes) -> dict:
@@ -184,7 +184,7 @@ def test_d2_stride_must_be_2():
 
 
 def test_fingerprint_ignores_name_and_source_only():
-    from gpuefficient.zoo import get
+    from gpuefficient.arch.zoo import get
 
     b0 = get("efficientnet_b0").spec
     renamed = dataclasses.replace(b0, name="other", source="elsewhere")
@@ -194,7 +194,7 @@ def test_fingerprint_ignores_name_and_source_only():
 
 
 def test_resolution_step_is_the_stride_unless_a_stage_pads_same():
-    from gpuefficient.zoo import get
+    from gpuefficient.arch.zoo import get
 
     assert get("efficientnet_b0").spec.resolution_step == 32
     assert get("efficientnet_x_b0_gpu").spec.resolution_step == 1

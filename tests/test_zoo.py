@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from gpuefficient.builder import build
-from gpuefficient.costs import analyze
-from gpuefficient.models import create_model
-from gpuefficient.transfer import transfer_weights
-from gpuefficient.zoo import ZOO, get, names
+from gpuefficient.arch.builder import build
+from gpuefficient.analysis.costs import analyze
+from gpuefficient.arch.models import create_model
+from gpuefficient.arch.transfer import transfer_weights
+from gpuefficient.arch.zoo import ZOO, get, names
 
 timm = pytest.importorskip("timm")
 
@@ -161,7 +161,7 @@ def test_released_efficientnet_coefficient_family_reproduces_the_arxiv_table3():
     import dataclasses
 
     from gpuefficient.papers import table3_arxiv_rows
-    from gpuefficient.scaling import scale_spec
+    from gpuefficient.arch.scaling import scale_spec
 
     coefficients = [(1.0, 1.1, 240, 2), (1.1, 1.2, 260, 1), (1.2, 1.4, 300, 1), (1.4, 1.8, 380, 1),
                     (1.6, 2.2, 456, 1), (1.8, 2.6, 528, 1), (2.0, 3.1, 600, 1)]
@@ -175,7 +175,7 @@ def test_released_efficientnet_coefficient_family_reproduces_the_arxiv_table3():
 
 
 def test_paper_comparison_has_no_unexplained_gap():
-    from gpuefficient.zoo import paper_comparison
+    from gpuefficient.arch.zoo import paper_comparison
 
     rows = [paper_comparison(name) for name in names()]
     assert not [(r["name"], k) for r in rows for k in ("params", "macs") if r[f"{k}_status"] == "unexplained"]

@@ -15,8 +15,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from gpuefficient.papers import GENET_TABLE2, GPUNET_TABLE3, table3_rows
-from gpuefficient.scaling import scale_spec
-from gpuefficient.spec import NetworkSpec
+from gpuefficient.arch.scaling import scale_spec
+from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["ZooEntry", "ZOO", "EFFICIENTNET_X_RELEASED", "names", "get", "paper_comparison"]
 
@@ -243,8 +243,8 @@ def paper_comparison(name: str, tolerance: float = 0.02) -> dict:
     """
     import torch
 
-    from gpuefficient.builder import build
-    from gpuefficient.costs import analyze
+    from gpuefficient.arch.builder import build
+    from gpuefficient.analysis.costs import analyze
 
     entry = get(name)
     res = entry.spec.resolution

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gpuefficient.blocks import make_block
-from gpuefficient.latency import Measurement, measure_model
+from gpuefficient.arch.blocks import make_block
+from gpuefficient.measure.timer import Measurement, measure_model
 
 __all__ = ["profiling_network", "profile_blocks", "BLOCKS_PER_NETWORK"]
 

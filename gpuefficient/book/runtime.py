@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gpuefficient.latency import device_name, resolve_device
+from gpuefficient.device import device_name, resolve_device
 
 __all__ = ["Runtime", "setup", "glue"]
 

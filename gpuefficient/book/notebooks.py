@@ -1,4 +1,4 @@
-"""Execute the book's notebooks headlessly through papermill: ``python -m gpuefficient.notebooks``.
+"""Execute the book's notebooks headlessly through papermill: ``python -m gpuefficient.book.notebooks``.
 
 Sources are jupytext MyST-markdown files in ``notebooks/``; each is executed into an ``.ipynb``
 beside it (a build artefact, ignored by git) that Jupyter Book then renders without executing
@@ -22,7 +22,7 @@ from pathlib import Path
 
 __all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "main"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -111,7 +111,7 @@ def _parameters(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gpuefficient.notebooks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gpuefficient.book.notebooks", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="notebook file names or stems (default: all)")
     parser.add_argument("--quick", type=int, choices=(0, 1), default=None, help="1: quick mode, 0: full mode (default: auto)")
     parser.add_argument("--device", default="", help="auto, cpu or cuda (default: the notebook's 'auto')")

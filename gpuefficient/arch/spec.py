@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuefficient.blocks import ACTIVATIONS, BLOCKS, PADDED_BLOCKS, PADDINGS
+from gpuefficient.arch.blocks import ACTIVATIONS, BLOCKS, PADDED_BLOCKS, PADDINGS
 
 __all__ = ["SpecError", "StemSpec", "StageSpec", "HeadSpec", "NetworkSpec", "EXPANSION_MEANING"]
 

@@ -7,7 +7,8 @@ timed in isolation every unit pays its own launch and synchronisation overhead, 
 fusion (and skipped launches) that the compiler performs across layers in a whole network. Two
 granularities: ``"layer"`` (conv-BN-act groups, SE, head: what the builder creates) and
 ``"block"`` (stem, each block, head: the fusion-aware unit, timed whole so fusion inside a block
-is measured as it happens). :func:`evaluate` compares predictions with end-to-end measurements.
+is measured as it happens). :func:`compare` puts predictions next to end-to-end measurements;
+:mod:`gpuefficient.analysis.predictors` scores them.
 
 Entries live in SQLite, one transaction per entry, so a crash mid-fill never leaves half an entry
 and a long fill resumes where it stopped; a corrupt or foreign file is reported, never reused.
@@ -27,14 +28,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from gpuefficient.blocks import ConvBnAct, SqueezeExcite
-from gpuefficient.builder import Network
-from gpuefficient.latency import Measurement, device_name, measure, random_input, resolve_device, software_versions
+from gpuefficient import checks, dtypes
+from gpuefficient.arch.blocks import ConvBnAct, SqueezeExcite
+from gpuefficient.arch.builder import Network
+from gpuefficient.device import device_name, resolve_device, software_versions
+from gpuefficient.measure.timer import Measurement, Task, measure, random_input
 
 __all__ = ["LUTError", "Unit", "Prediction", "LatencyTable", "units", "unit_key_config", "versions_hash",
-           "eager_timer", "backend_timer", "compare", "fit_correction", "held_out_metrics", "evaluate", "kendall_tau_b", "DTYPES", "GRANULARITIES"]
+           "eager_timer", "backend_timer", "compare", "GRANULARITIES"]
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 GRANULARITIES = ("layer", "block")
 Timer = Callable[[nn.Module, torch.Tensor], Measurement]
 
@@ -105,45 +107,41 @@ def units(model: nn.Module, input_shape: Sequence[int], granularity: str = "laye
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity: got {granularity!r}, expected one of {list(GRANULARITIES)}")
-    shape = tuple(input_shape)
-    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"input_shape: got {input_shape!r}, expected positive integers (batch first)")
+    shape = checks.shape("input_shape", input_shape)
     names = _unit_names(model, granularity)
     shapes = _trace_input_shapes(model, names, shape)
     modules = dict(model.named_modules())  # below: execution order; modules never called are left out
     return [Unit(n, modules[n], shapes[n], unit_key_config(modules[n])) for n in shapes if n in names]
 
 
-def versions_hash(versions: dict[str, str] | None = None) -> str:
-    """A short stable hash of the software versions that change latency (``platform`` left out)."""
-    stable = {k: v for k, v in (software_versions() if versions is None else versions).items() if k != "platform"}
+def versions_hash() -> str:
+    """A short stable hash of this machine's software versions that change latency (``platform`` left out)."""
+    stable = {k: v for k, v in software_versions().items() if k != "platform"}
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def eager_timer(warmup: int = 5, repeats: int = 20) -> Timer:
     """``timer(module, x)``: eager latency of ``module(x)`` under ``inference_mode`` (latency.measure)."""
     def timer(module: nn.Module, x: torch.Tensor) -> Measurement:
+        task = Task(label=type(module).__name__, backend="eager", dtype=x.dtype, input_shape=x.shape)
         with torch.inference_mode():
-            return measure(lambda: module(x), device=x.device, warmup=warmup, repeats=repeats,
-                           label=type(module).__name__, settings={"backend": "eager"})
+            return measure(lambda: module(x), device=x.device, warmup=warmup, repeats=repeats, task=task)
     return timer
 
 
-def backend_timer(backend: str, warmup: int = 5, repeats: int = 20, channels_last: bool = False) -> Timer:
-    """``timer(module, x)`` on any backend of :mod:`gpuefficient.backends` (output checked, then timed).
+def backend_timer(backend: str, warmup: int = 5, repeats: int = 20) -> Timer:
+    """``timer(module, x)`` on any backend of :mod:`gpuefficient.measure.backends` (output checked, then timed).
 
     The module is prepared in ``x``'s dtype; compiling backends pay their compilation once per
     distinct unit, outside the timed samples. Backends with static buffers are timed as they run.
     """
-    from gpuefficient.backends import BACKENDS, prepare
+    from gpuefficient.measure.backends import BACKENDS, prepare
 
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
+    checks.one_of("backend", backend, BACKENDS)
 
     def timer(module: nn.Module, x: torch.Tensor) -> Measurement:
-        prepared = prepare(module, x, backend, x.dtype, device=x.device, channels_last=channels_last)
-        return measure(prepared.run, device=x.device, warmup=warmup, repeats=repeats, label=type(module).__name__,
-                       settings={**prepared.settings, "max_rel_error_vs_eager": prepared.max_rel_error})
+        prepared = prepare(module, x, backend, x.dtype, device=x.device)
+        return prepared.measure(warmup=warmup, repeats=repeats, label=type(module).__name__)
     return timer
 
 
@@ -204,13 +202,13 @@ class LatencyTable:
 
     def __init__(self, path: str | Path, *, backend: str = "eager", dtype: str = "fp32", device="auto",
                  timer: Timer | None = None, warmup: int = 5, repeats: int = 20, seed: int = 0):
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype: got {dtype!r}, expected one of {list(DTYPES)}")
+        dtype = dtypes.name(dtypes.to_torch(dtype))  # canonical: "float16" and "fp16" share one table context
         if not isinstance(backend, str) or not backend:
             raise ValueError(f"backend: got {backend!r}, expected a backend name such as 'eager'")
         if timer is not None and not callable(timer):
             raise TypeError(f"timer: got {type(timer).__name__}, expected a callable (module, input) -> Measurement")
         self.path, self.backend, self.dtype, self.seed = Path(path), backend, dtype, seed
+        self._torch_dtype = dtypes.to_torch(dtype)
         self.device = resolve_device(device)
         self.context = {"dtype": dtype, "backend": backend, "device": device_name(self.device),
                         "versions": versions_hash()}
@@ -240,23 +238,29 @@ class LatencyTable:
 
     def fill(self, units_: Iterable[Unit]) -> int:
         """Measure the units not in the table yet (each distinct key once); returns how many were measured."""
-        measured, seen = 0, set()
+        return self._latencies(units_)[1]
+
+    def _latencies(self, units_: Iterable[Unit]) -> tuple[list[float], int]:
+        """Each unit's stored median (s), measuring and storing the misses first; and how many were measured."""
+        latencies, known, measured = [], {}, 0
         for unit in units_:
             key = self.key(unit)
-            if key in seen or self.lookup(unit) is not None:
-                continue
-            seen.add(key)
-            m = self._measure(unit)
-            row = (*key, m.median, m.trimmed_mean, m.iqr, m.repeats, m.timestamp,
-                   json.dumps(m.as_record(), sort_keys=True, default=str))
-            with self._conn:  # one transaction per entry: all of it is written, or nothing
-                self._conn.execute(f"INSERT OR IGNORE INTO latency VALUES ({', '.join('?' * len(_COLUMNS))})", row)
-            measured += 1
-        return measured
+            if key not in known:
+                known[key] = self.lookup(unit)
+                if known[key] is None:
+                    m = self._measure(unit)
+                    row = (*key, m.median, m.trimmed_mean, m.iqr, m.repeats, m.timestamp,
+                           json.dumps(m.to_dict(), sort_keys=True))
+                    with self._conn:  # one transaction per entry: all of it is written, or nothing
+                        self._conn.execute(f"INSERT OR IGNORE INTO latency VALUES ({', '.join('?' * len(_COLUMNS))})",
+                                           row)
+                    known[key], measured = self.lookup(unit), measured + 1
+            latencies.append(known[key])
+        return latencies, measured
 
     def _measure(self, unit: Unit) -> Measurement:
-        module = copy.deepcopy(unit.module).eval().to(device=self.device, dtype=DTYPES[self.dtype])
-        x = random_input(unit.input_shape, DTYPES[self.dtype], self.device, self.seed)
+        module = copy.deepcopy(unit.module).eval().to(device=self.device, dtype=self._torch_dtype)
+        x = random_input(unit.input_shape, self._torch_dtype, self.device, self.seed)
         result = self.timer(module, x)
         if not isinstance(result, Measurement):
             raise TypeError(f"timer: returned {type(result).__name__} for {unit.name}, expected a Measurement")
@@ -268,10 +272,13 @@ class LatencyTable:
 
     def predict(self, model: nn.Module, input_shape: Sequence[int], granularity: str = "block") -> Prediction:
         """Sum of the units' stored latencies, measuring the misses first."""
-        found = units(model, input_shape, granularity)
-        self.fill(found)
-        rows = tuple({"name": u.name, "input_shape": u.input_shape, "latency_s": self.lookup(u),
-                      "key_config": u.key_config} for u in found)
+        return self.predict_units(units(model, input_shape, granularity))
+
+    def predict_units(self, found: Sequence[Unit]) -> Prediction:
+        """:meth:`predict` for units already traced by :func:`units`."""
+        latencies, _ = self._latencies(found)
+        rows = tuple({"name": u.name, "input_shape": u.input_shape, "latency_s": latency, "key_config": u.key_config}
+                     for u, latency in zip(found, latencies))
         return Prediction(math.fsum(r["latency_s"] for r in rows), rows)
 
     def __len__(self) -> int:
@@ -302,77 +309,3 @@ def compare(table: LatencyTable, networks: dict[str, tuple[nn.Module, Sequence[i
         m = table.measure_network(model, shape)
         rows.append({**row, "measured_s": m.median, "measured_iqr_s": m.iqr})
     return pd.DataFrame(rows)
-
-
-def fit_correction(predicted_s: Sequence[float], measured_s: Sequence[float]) -> tuple[float, float]:
-    """(scale, offset_s) so that ``scale x predicted + offset_s`` best matches ``measured_s`` in relative error.
-
-    A sum of isolated units is off by a roughly constant overhead per network (GPUNet: +75 us) and
-    a roughly proportional share (caches, fusion); a line fitted on calibration networks, by least
-    squares weighted by 1 / measured^2, removes both. Apply it to held-out networks only.
-    """
-    evaluate(predicted_s, measured_s)  # validates: equal lengths >= 2, finite positive latencies
-    p, m = torch.tensor(predicted_s, dtype=torch.float64), torch.tensor(measured_s, dtype=torch.float64)
-    design = torch.stack([p / m, 1 / m], dim=1)  # rows divided by m: relative residuals
-    solution = torch.linalg.lstsq(design, torch.ones_like(m).unsqueeze(1)).solution.squeeze(1)
-    return float(solution[0]), float(solution[1])
-
-
-def held_out_metrics(frame: pd.DataFrame, calibration: int | None = None) -> tuple[list[dict], dict[str, pd.Series]]:
-    """Error metrics of a :func:`compare` frame on held-out networks, raw and after :func:`fit_correction`.
-
-    The first ``calibration`` rows (default: half) fit the line per granularity; the metrics are
-    computed on the rest only. Returns (one metrics row per granularity and predictor, the
-    corrected prediction of every network per granularity, in seconds).
-    """
-    n = len(frame)
-    calibration = n // 2 if calibration is None else calibration
-    if isinstance(calibration, bool) or not isinstance(calibration, int) or not 2 <= calibration <= n - 2:
-        raise ValueError(f"calibration: got {calibration!r}, expected an integer from 2 to {n - 2} "
-                         f"(networks to fit on, leaving at least 2 of the {n} held out)")
-    calib, held = frame.iloc[:calibration], frame.iloc[calibration:]
-    rows, corrected = [], {}
-    for g in [g for g in GRANULARITIES if f"predicted_{g}_s" in frame]:
-        scale, offset = fit_correction(calib[f"predicted_{g}_s"], calib.measured_s)
-        corrected[g] = scale * frame[f"predicted_{g}_s"] + offset
-        for predictor, pred, a, b in (("raw sum", held[f"predicted_{g}_s"], 1.0, 0.0),
-                                      ("calibrated", corrected[g].iloc[calibration:], scale, offset)):
-            rows.append({"unit": g, "predictor": predictor, **evaluate(pred, held.measured_s), "scale": a,
-                         "offset_us": b * 1e6, "calibrated_on": calibration})
-    return rows, corrected
-
-
-def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b rank correlation (ties in either ranking handled); nan when undefined."""
-    if len(x) != len(y):
-        raise ValueError(f"x and y: got lengths {len(x)} and {len(y)}, expected equal lengths")
-    concordant = discordant = tied_x = tied_y = pairs = 0
-    for i in range(len(x)):
-        for j in range(i + 1, len(x)):
-            dx, dy = (x[i] > x[j]) - (x[i] < x[j]), (y[i] > y[j]) - (y[i] < y[j])
-            pairs, tied_x, tied_y = pairs + 1, tied_x + (dx == 0), tied_y + (dy == 0)
-            concordant, discordant = concordant + (dx * dy > 0), discordant + (dx * dy < 0)
-    denominator = math.sqrt((pairs - tied_x) * (pairs - tied_y))
-    return (concordant - discordant) / denominator if denominator else math.nan
-
-
-def evaluate(predicted_s: Sequence[float], measured_s: Sequence[float], tolerance: float = 0.10) -> dict:
-    """How well predicted latencies match measured ones (seconds, one pair per network).
-
-    ``rmspe_pct``: root-mean-square percentage error; ``within``: share of networks with
-    |error| <= ``tolerance`` of the measurement; ``bias_us``: mean(predicted - measured) in us
-    (GPUNet reports +75 us); ``kendall_tau``: tau-b of the two rankings (what a search needs); ``n``.
-    """
-    predicted, measured = [float(v) for v in predicted_s], [float(v) for v in measured_s]
-    if len(predicted) != len(measured) or len(predicted) < 2:
-        raise ValueError(f"predicted_s and measured_s: got lengths {len(predicted)} and {len(measured)}, "
-                         "expected equal lengths of at least 2")
-    for name, values in (("predicted_s", predicted), ("measured_s", measured)):
-        bad = [v for v in values if not (math.isfinite(v) and v > 0)]
-        if bad:
-            raise ValueError(f"{name}: got {bad[0]!r}, expected finite latencies > 0 (seconds)")
-    errors, n = [(p - m) / m for p, m in zip(predicted, measured)], len(predicted)
-    return {"n": n, "rmspe_pct": 100 * math.sqrt(math.fsum(e * e for e in errors) / n),
-            "within": sum(abs(e) <= tolerance + 1e-12 for e in errors) / n,
-            "bias_us": 1e6 * math.fsum(p - m for p, m in zip(predicted, measured)) / n,
-            "kendall_tau": kendall_tau_b(predicted, measured)}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from gpuefficient.latency import device_name, resolve_device
+from gpuefficient.device import device_name, resolve_device
 
 __all__ = ["TrainResult", "train", "evaluate"]
 

@@ -6,8 +6,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gpuefficient.blocks import ConvBnAct, SpaceToDepthConv, make_block
-from gpuefficient.spec import NetworkSpec
+from gpuefficient.arch.blocks import ConvBnAct, SpaceToDepthConv, make_block
+from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["Network", "build"]
 

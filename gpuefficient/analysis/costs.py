@@ -31,24 +31,9 @@ from torch.func import functional_call
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["LayerCost", "CostReport", "analyze", "parse_dtype", "DTYPES"]
+from gpuefficient import checks, dtypes
 
-DTYPES = {
-    "fp32": torch.float32, "float32": torch.float32,
-    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-}
-
-
-def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"fp16"``/``"bf16"``/``"fp32"`` (or a torch dtype) to a floating torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        if dtype.is_floating_point:
-            return dtype
-    elif isinstance(dtype, str) and dtype.lower() in DTYPES:
-        return DTYPES[dtype.lower()]
-    raise ValueError(f"dtype: got {dtype!r}, expected one of {sorted(set(DTYPES))} or a floating torch dtype")
-
+__all__ = ["LayerCost", "CostReport", "analyze"]
 
 # --- how each ATen op is classified and counted -----------------------------------------------
 
@@ -61,13 +46,16 @@ _ACTIVATIONS = {"relu", "relu_", "hardtanh", "hardtanh_", "silu", "silu_", "sigm
                 "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "gelu", "gelu_", "tanh", "tanh_",
                 "leaky_relu", "leaky_relu_", "prelu", "_prelu_kernel", "elu", "elu_", "mish", "mish_",
                 "softplus", "clamp", "clamp_", "clamp_min", "clamp_min_", "log_sigmoid_forward", "softmax",
-                "_softmax", "threshold"}
+                "_softmax", "_safe_softmax", "_log_softmax", "log_softmax", "threshold"}
 _ELEMENTWISE = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "addcmul", "neg", "rsub",
                 "maximum", "minimum", "where", "exp", "sqrt", "rsqrt", "pow", "abs"}
 _POOL_WINDOW = {"max_pool2d_with_indices", "max_pool2d", "avg_pool2d", "max_pool3d_with_indices"}
 _REDUCE = {"mean", "sum", "_adaptive_avg_pool2d", "adaptive_avg_pool2d", "amax", "max", "var_mean"}
 _MEMORY = {"cat", "clone", "copy_", "_to_copy", "constant_pad_nd", "pixel_shuffle", "pixel_unshuffle",
            "reflection_pad2d", "replication_pad2d", "stack", "roll", "index", "gather", "flip"}
+# Not marked as views by ATen, yet free: they only relabel a tensor's shape (ViT's and Swin's
+# attention reshapes go through _unsafe_view).
+_FREE_VIEWS = {"_unsafe_view", "_reshape_alias"}
 _SKIP = {"empty", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
          "empty_strided", "new_empty", "new_zeros", "arange", "detach", "lift_fresh", "_local_scalar_dense",
          "new_empty_strided", "scalar_tensor", "randn", "rand", "normal_", "uniform_", "bernoulli_"}
@@ -243,9 +231,12 @@ class CostReport:
 class _Recorder(TorchDispatchMode):
     """Records every ATen op with its operands, split into activations and weights."""
 
-    def __init__(self, weight_ids: set[int], module_stack: list[tuple[str, str]]):
+    def __init__(self, weights: list[torch.Tensor], module_stack: list[tuple[str, str]]):
         super().__init__()
-        self.weight_ids = weight_ids
+        # Weights are known by id(); every weight (and view of one) is also kept alive here, so that
+        # its id cannot be reused by a later activation while recording (ids of freed objects are).
+        self._weights = list(weights)
+        self.weight_ids = {id(t) for t in self._weights}
         self.module_stack = module_stack
         self.rows: list[LayerCost] = []
 
@@ -255,10 +246,12 @@ class _Recorder(TorchDispatchMode):
         op = func.overloadpacket.__name__
         in_tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         is_weight = [id(t) in self.weight_ids for t in in_tensors]
-        if func.is_view or op in _SKIP:
+        if func.is_view or op in _SKIP or op in _FREE_VIEWS:
             # Views of weights are weights (e.g. the transpose a linear layer makes).
             if any(is_weight):
-                self.weight_ids.update(id(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+                views = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+                self._weights += views
+                self.weight_ids.update(id(t) for t in views)
             return out
         # Only the primary result counts: auxiliary outputs (batch-norm statistics, pooling
         # indices) are not produced by an inference engine.
@@ -292,16 +285,15 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224),
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: got {type(model).__name__}, expected a torch.nn.Module")
-    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_shape)):
-        raise ValueError(f"input_shape: got {input_shape!r}, expected positive integers like (1, 3, 224, 224)")
-    dtype = parse_dtype(dtype)
+    input_shape = checks.shape("input_shape", input_shape)
+    if len(input_shape) < 2:
+        raise ValueError(f"input_shape: got {input_shape!r}, expected a batch dimension first, like (1, 3, 224, 224)")
+    dtype = dtypes.to_torch(dtype)
 
     def meta_like(t: torch.Tensor) -> torch.Tensor:
         return torch.empty_like(t, device="meta", dtype=dtype if t.is_floating_point() else t.dtype)
 
     state = {k: meta_like(v) for k, v in (*model.named_parameters(), *model.named_buffers())}
-    weight_ids = {id(t) for t in state.values()}
     stack: list[tuple[str, str]] = [("", type(model).__name__)]
     handles = []
     for path, sub in model.named_modules():
@@ -311,7 +303,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224),
     was_training = model.training
     model.eval()
     x = torch.empty(tuple(input_shape), device="meta", dtype=dtype)
-    recorder = _Recorder(weight_ids, stack)
+    recorder = _Recorder(list(state.values()), stack)
     try:
         with torch.no_grad(), recorder:
             functional_call(model, state, (x,))
@@ -322,7 +314,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224),
     return CostReport(
         model=name or type(model).__name__,
         input_shape=tuple(input_shape),
-        dtype=str(dtype).replace("torch.", ""),
+        dtype=dtypes.name(dtype),
         params=sum(p.numel() for p in model.parameters()),
         layers=tuple(recorder.rows),
     )

@@ -6,7 +6,7 @@ EfficientNet-X (Li et al., Sec. 3.1-3.3): fused MBConv raises intensity but also
 or loses by shape; activations are memory-bound and cost what the software fails to fuse; a 2x2
 stride-2 convolution does space-to-depth better than a copy. GPUNet (Wang et al., Sec. 3.1.1,
 Fig. 3): expansion, kernel, SE, resolution and activation move latency. :func:`compare` measures
-any such set of variants on the backends of :mod:`gpuefficient.backends` next to their costs.
+any such set of variants on the backends of :mod:`gpuefficient.measure.backends` next to their costs.
 """
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ import math
 import torch
 from torch import nn
 
-from gpuefficient.backends import time_backends
-from gpuefficient.blocks import ACTIVATIONS, ConvBnAct, FusedMBConv, MBConv, SpaceToDepthConv, make_activation
-from gpuefficient.builder import build
-from gpuefficient.costs import analyze, parse_dtype
-from gpuefficient.latency import measure, random_input, resolve_device
-from gpuefficient.spec import NetworkSpec
+from gpuefficient.measure.backends import time_backends
+from gpuefficient.arch.blocks import ACTIVATIONS, ConvBnAct, FusedMBConv, MBConv, SpaceToDepthConv, make_activation
+from gpuefficient.arch.builder import build
+from gpuefficient.analysis.costs import analyze
+from gpuefficient.dtypes import to_torch
+from gpuefficient.measure.timer import Task, measure, random_input
+from gpuefficient.device import resolve_device
+from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["STANDALONE_ACTIVATIONS", "stage_shapes", "mbconv_variants", "space_to_depth_variants",
            "standalone_activation", "activation_traffic", "with_activation", "factor_variants", "table4_specs",
@@ -92,12 +94,12 @@ def activation_traffic(name: str, shape, dtype="fp32", device="auto", warmup: in
     shape = tuple(shape)
     if len(shape) != 4:
         raise ValueError(f"shape: got {shape!r}, expected (batch, channels, height, width)")
-    dev, tdtype = resolve_device(device), parse_dtype(dtype)
+    dev, tdtype = resolve_device(device), to_torch(dtype)
     module = standalone_activation(name, shape[1]).to(dev, tdtype)
     x = random_input(shape, tdtype, dev)
     with torch.inference_mode():
-        m = measure(lambda: module(x), device=dev, warmup=warmup, repeats=repeats, label=name,
-                    settings={"activation": name, "shape": list(shape), "dtype": str(tdtype)})
+        m = measure(lambda: module(x), device=dev, warmup=warmup, repeats=repeats,
+                    task=Task(label=name, backend="eager", dtype=tdtype, input_shape=shape, details={"activation": name}))
     return m, 2 * x.numel() * x.element_size() / m.median
 
 
@@ -147,7 +149,7 @@ def table4_specs() -> dict[str, NetworkSpec]:
     +fused conv (X-B0 with swish everywhere) -> +activation: X-B0 GPU (ReLU everywhere, Table 1) and
     X-B0 TPU (the release's swish in the fused stages). Only the activation step differs by platform.
     """
-    from gpuefficient.zoo import get
+    from gpuefficient.arch.zoo import get
 
     x_gpu, x_tpu = get("efficientnet_x_b0_gpu").spec, get("efficientnet_x_b0_tpu").spec
     fused = with_activation(x_gpu, "swish", name="b0_s2d_fused")
@@ -173,7 +175,7 @@ def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, 
 
     Specs are built first. With ``same_output`` the variants must give outputs of one shape (a
     comparison of blocks that compute different things is refused). One row per variant and config,
-    as :func:`gpuefficient.backends.time_backends` returns them, plus the cost columns.
+    as :func:`gpuefficient.measure.backends.time_backends` returns them, plus the cost columns.
     """
     if not variants:
         raise ValueError("variants: got none, expected a dict of name -> module or spec")

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from gpuefficient.spec import NetworkSpec
+from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["scale_factors", "TrainingOracle", "SurrogateOracle", "published_points"]
 
@@ -48,7 +48,7 @@ def published_points(platform: str = "gpu") -> list[tuple[float, float, float, f
     """(depth, width, resolution multiplier, top-1 as a fraction) of EfficientNet-X-B0..B7: the
     release's multipliers for ``platform`` with EfficientNet-X Table 3's accuracies (as reported)."""
     from gpuefficient.papers import table3_rows
-    from gpuefficient.zoo import EFFICIENTNET_X_RELEASED
+    from gpuefficient.arch.zoo import EFFICIENTNET_X_RELEASED
 
     if platform not in EFFICIENTNET_X_RELEASED:
         raise ValueError(f"platform: got {platform!r}, expected one of {sorted(EFFICIENTNET_X_RELEASED)}")
@@ -94,7 +94,7 @@ class SurrogateOracle:
 
 
 class TrainingOracle:
-    """Accuracy after short SGD training on :class:`gpuefficient.data.ProceduralImages`: a proxy task.
+    """Accuracy after short SGD training on :class:`gpuefficient.design.data.ProceduralImages`: a proxy task.
 
     Every candidate is trained as a proxy scaled the same way, so that candidates keep their
     *relative* depth, width and resolution:
@@ -134,7 +134,7 @@ class TrainingOracle:
 
     def proxy(self, spec: NetworkSpec) -> NetworkSpec:
         """The network actually trained: ``spec`` at the training resolution and widths, this task's classes."""
-        from gpuefficient.scaling import scale_spec
+        from gpuefficient.arch.scaling import scale_spec
 
         res = self.resolution(_check_spec(spec))
         # divisor 1: widths scale exactly (width_scale 1 keeps GENet's odd widths such as 13)
@@ -143,9 +143,9 @@ class TrainingOracle:
                           source=f"{spec.name}, training proxy: widths x{self.width_scale:g}, input {res} px")
 
     def __call__(self, spec: NetworkSpec) -> float:
-        from gpuefficient.builder import build
-        from gpuefficient.data import procedural_loaders
-        from gpuefficient.training import evaluate, train
+        from gpuefficient.arch.builder import build
+        from gpuefficient.design.data import procedural_loaders
+        from gpuefficient.design.training import evaluate, train
 
         key = _check_spec(spec).fingerprint()
         if key not in self.cache:

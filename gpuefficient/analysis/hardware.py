@@ -2,9 +2,8 @@
 
 A roofline needs two numbers per device and number format: the compute peak (FLOP/s) and the
 memory bandwidth (bytes/s). :data:`CATALOG` holds them for the GPUs the book discusses, each
-with the document it comes from; :func:`measure_ceilings` measures what the reader's device
-actually reaches (a large matmul per dtype, a large device-to-device copy), because datasheet
-peaks assume boost clocks and perfect kernels.
+with the document it comes from. What the reader's device actually reaches (datasheet peaks
+assume boost clocks and perfect kernels) is measured by ``gpuefficient.measure.ceilings``.
 
 Conventions: FLOP/s count a multiply-add as 2 FLOPs; tensor-core figures are DENSE (NVIDIA's
 datasheets since Ampere print the 2:4 structured-sparsity figure, twice the dense one, as the
@@ -13,65 +12,30 @@ B/s); cache sizes are binary, as CUDA reports them (NVIDIA's "50 MB" L2 is 50 Mi
 """
 from __future__ import annotations
 
-import contextlib
 import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping
 
 import torch
 
-from gpuefficient.latency import Measurement, device_name, measure, random_input, resolve_device
+from gpuefficient import dtypes
+from gpuefficient.device import resolve_device
 
 __all__ = [
     "DeviceSpec",
     "CATALOG",
     "GENERIC_CPU",
     "TENSOR_DTYPES",
-    "dtype_key",
     "match_catalog",
     "detect_device",
-    "Ceilings",
-    "measure_ceilings",
     "catalog_table",
 ]
 
 TENSOR_DTYPES = ("tf32", "fp16", "bf16", "fp8", "int8")
 GENERIC_CPU = "generic CPU"
 MiB = 2**20
-GiB = 2**30
 T = 1e12
-
-_DTYPE_ALIASES = {
-    "fp32": "fp32", "float32": "fp32", "float": "fp32",
-    "tf32": "tf32",
-    "fp16": "fp16", "float16": "fp16", "half": "fp16",
-    "bf16": "bf16", "bfloat16": "bf16",
-    "fp8": "fp8", "float8": "fp8", "float8_e4m3fn": "fp8", "float8_e5m2": "fp8",
-    "int8": "int8",
-}
-_TORCH_DTYPES = {
-    getattr(torch, name): key
-    for name, key in (("float32", "fp32"), ("float16", "fp16"), ("bfloat16", "bf16"), ("int8", "int8"),
-                      ("float8_e4m3fn", "fp8"), ("float8_e5m2", "fp8"))
-    if hasattr(torch, name)
-}
-
-
-def dtype_key(dtype: str | torch.dtype) -> str:
-    """Normalise a dtype name or torch dtype to a catalog key: fp32, tf32, fp16, bf16, fp8 or int8."""
-    if isinstance(dtype, torch.dtype) and dtype in _TORCH_DTYPES:
-        return _TORCH_DTYPES[dtype]
-    if isinstance(dtype, str):
-        key = _DTYPE_ALIASES.get(dtype.lower().removeprefix("torch."))
-        if key:
-            return key
-    raise ValueError(
-        f"dtype: got {dtype!r}, expected one of {sorted(set(_DTYPE_ALIASES.values()))} "
-        "(or torch.float32/float16/bfloat16/float8_e4m3fn/float8_e5m2/int8)"
-    )
-
 
 @dataclass(frozen=True)
 class DeviceSpec:
@@ -106,7 +70,7 @@ class DeviceSpec:
 
     def peak_flops(self, dtype: str | torch.dtype) -> float:
         """Dense peak for ``dtype`` (FLOP/s; OP/s for int8): fp32 means CUDA cores, "tf32" tensor cores."""
-        key = dtype_key(dtype)
+        key = dtypes.name(dtype)
         if key == "fp32":
             return self.fp32_flops
         if key not in self.tensor_flops:
@@ -265,7 +229,7 @@ def detect_device(device: str | torch.device | None = "auto") -> DeviceSpec:
     """The catalog entry of ``device`` (the generic CPU on a CPU); unknown GPUs get NaN peaks.
 
     An unknown GPU's spec carries what torch reports (name, SMs, L2) so plots can still label it;
-    its peaks are NaN and its notes point to :func:`measure_ceilings`.
+    its peaks are NaN and its notes point to :func:`gpuefficient.measure.ceilings.measure_ceilings`.
     """
     dev = resolve_device(device)
     if dev.type == "cpu":
@@ -290,285 +254,6 @@ def _spec_from_torch(props, reason: str) -> DeviceSpec:
         source="torch.cuda.get_device_properties (no datasheet figures)",
         notes=f"{reason}: peaks and bandwidth unknown (NaN); use measure_ceilings() for measured ones.",
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Measured ceilings
-# ---------------------------------------------------------------------------------------------
-
-class _Plan(NamedTuple):
-    sizes: tuple[int, ...]   # square matmul sizes, ascending
-    budget_s: float          # timed seconds per (dtype, size)
-    max_call_s: float        # stop growing n once one call would take longer than this
-    copy_bytes: int          # copy buffer size (bytes read = bytes written = this)
-
-
-_PLANS = {
-    ("cpu", True): _Plan((512, 1024, 2048), 0.25, 0.5, 64 * MiB),
-    ("cpu", False): _Plan((512, 1024, 2048, 4096), 1.0, 3.0, 256 * MiB),
-    ("cuda", True): _Plan((2048, 4096), 0.2, 1.0, 256 * MiB),
-    ("cuda", False): _Plan((2048, 4096, 8192), 0.5, 1.0, 1 * GiB),
-}
-_MEASURABLE = ("fp32", "tf32", "fp16", "bf16")
-_MIN_MATMUL, _MIN_COPY = 256, 16 * MiB
-_OOM = (torch.cuda.OutOfMemoryError, MemoryError)
-
-
-@dataclass(frozen=True)
-class Ceilings:
-    """What this device reached: the best matmul rate per dtype and the copy bandwidth.
-
-    ``copy_bandwidth`` counts bytes read + bytes written (2 x buffer size per copy), the way
-    datasheet DRAM bandwidth counts traffic in both directions.
-    """
-
-    device: str
-    kind: str
-    matmul_flops: dict[str, float]     # dtype key -> FLOP/s (best over sizes)
-    copy_bandwidth: float              # bytes/s, read + write
-    measurements: tuple[Measurement, ...]
-    settings: dict[str, Any] = field(default_factory=dict)
-    sm_count: int = 0
-    l2_bytes: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary plus one row per underlying measurement (provenance)."""
-        return {
-            "device": self.device, "kind": self.kind, "matmul_flops": dict(self.matmul_flops),
-            "copy_bandwidth": self.copy_bandwidth, "sm_count": self.sm_count, "l2_bytes": self.l2_bytes,
-            "settings": dict(self.settings), "measurements": [m.to_dict() for m in self.measurements],
-        }
-
-    def as_device_spec(self) -> DeviceSpec:
-        """These numbers as a DeviceSpec, to draw "your device, measured" next to the catalog."""
-        nan = float("nan")
-        when = self.measurements[0].timestamp if self.measurements else ""
-        return DeviceSpec(
-            name=f"{self.device} (measured)", kind=self.kind, fp32_flops=self.matmul_flops.get("fp32", nan),
-            tensor_flops={k: v for k, v in self.matmul_flops.items() if k != "fp32"}, sparse_tensor_flops={},
-            memory_bandwidth=self.copy_bandwidth, l2_bytes=self.l2_bytes, sm_count=self.sm_count,
-            source=f"measure_ceilings() on {self.device}, {when}",
-            notes="Achieved, not peak: best square matmul over sizes " + str(self.settings.get("sizes", {}))
-                  + "; copy bandwidth counts read + write bytes.",
-        )
-
-    def __repr__(self) -> str:
-        rates = ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in self.matmul_flops.items())
-        return f"Ceilings({self.device}: matmul {rates}; copy {self.copy_bandwidth / 1e9:.4g} GB/s read+write)"
-
-
-def measure_ceilings(device: str | torch.device | None = "auto", dtypes=None, quick: bool | None = None,
-                     seed: int = 0) -> Ceilings:
-    """Measure the achievable matmul rate per dtype and the copy bandwidth of ``device``.
-
-    Matmul: square n x n @ n x n, FLOPs = 2 n^3, rate from the median time, best over a few sizes
-    (a size that runs out of memory is retried smaller). "fp32" runs with TF32 off, "tf32" with it
-    on. Copy: ``dst.copy_(src)`` of a large buffer, bandwidth = 2 x buffer bytes / median time.
-    ``quick=None`` is quick on the CPU (seconds), full on CUDA; defaults: fp32 and bf16 on the CPU
-    (bf16 dropped when over 10x slower than fp32), fp32/tf32/fp16/bf16 on CUDA (tf32 and bf16 from
-    compute capability 8.0).
-    """
-    dev = resolve_device(device)
-    if quick is not None and not isinstance(quick, bool):
-        raise ValueError(f"quick: got {quick!r}, expected None, True or False")
-    quick = dev.type == "cpu" if quick is None else quick
-    plan = _PLANS[(dev.type, quick)]
-    skipped: dict[str, str] = {}
-    if dtypes is None:
-        keys, defaulted = _default_dtypes(dev, skipped), True
-    else:
-        keys, defaulted = _requested_dtypes(dtypes, dev), False
-
-    rates: dict[str, float] = {}
-    sizes: dict[str, list[int]] = {}
-    rows: list[Measurement] = []
-    try:
-        for key in keys:
-            # the CPU's default bf16 is dropped when absurdly slow (no native bf16 on older CPUs)
-            guard = defaulted and dev.type == "cpu" and key != "fp32" and "fp32" in rates
-            found, note = _matmul_ceiling(key, plan, dev, seed, rates["fp32"] / 10 if guard else 0.0)
-            if note:
-                skipped[key] = note
-            if found:
-                rows += found
-                sizes[key] = [m.settings["n"] for m in found]
-                rates[key] = max(m.settings["flops"] / m.median for m in found)
-        copy_row, note = _copy_ceiling(plan, dev, seed)
-        if note:
-            skipped["copy"] = note
-        rows.append(copy_row)
-    finally:
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
-
-    if dev.type == "cuda":
-        props = torch.cuda.get_device_properties(dev)
-        sm_count, l2_bytes = props.multi_processor_count, int(getattr(props, "L2_cache_size", 0))
-    else:
-        sm_count, l2_bytes = torch.get_num_threads(), 0
-    return Ceilings(
-        device=device_name(dev), kind="gpu" if dev.type == "cuda" else "cpu", matmul_flops=rates,
-        copy_bandwidth=copy_row.settings["bytes_moved"] / copy_row.median, measurements=tuple(rows),
-        settings={"quick": quick, "sizes": sizes, "copy_buffer_bytes": copy_row.settings["buffer_bytes"],
-                  "budget_s": plan.budget_s, "skipped": skipped, "seed": seed},
-        sm_count=sm_count, l2_bytes=l2_bytes,
-    )
-
-
-def _default_dtypes(dev: torch.device, skipped: dict[str, str]) -> list[str]:
-    if dev.type == "cpu":
-        return ["fp32", "bf16"]
-    if torch.cuda.get_device_capability(dev)[0] >= 8:
-        return list(_MEASURABLE)
-    skipped.update(tf32="needs compute capability >= 8.0", bf16="needs compute capability >= 8.0")
-    return ["fp32", "fp16"]
-
-
-def _requested_dtypes(dtypes, dev: torch.device) -> list[str]:
-    if isinstance(dtypes, (str, torch.dtype)):
-        dtypes = [dtypes]
-    keys = list(dict.fromkeys(dtype_key(d) for d in dtypes))
-    for key in keys:
-        if key not in _MEASURABLE:
-            raise ValueError(f"dtypes: got {key!r}, measure_ceilings measures {list(_MEASURABLE)}")
-        if key == "tf32" and dev.type != "cuda":
-            raise ValueError("dtypes: got 'tf32', which is a CUDA (cuBLAS) mode; on the CPU measure 'fp32'")
-    return keys
-
-
-def _matmul_ceiling(key: str, plan: _Plan, dev: torch.device, seed: int, slow_below: float):
-    """Measurements of one dtype over growing sizes, and a note on any size skipped (or None)."""
-    if slow_below:
-        rate = _probe_rate(key, _MIN_MATMUL, dev, seed)
-        if rate < slow_below:
-            return [], f"skipped: {rate / 1e9:.3g} GFLOP/s at n={_MIN_MATMUL}, over 10x slower than fp32"
-    found: list[Measurement] = []
-    queue = list(plan.sizes)
-    while queue:
-        n = queue.pop(0)
-        m = _or_none_on_oom(_time_matmul, key, n, dev, plan, seed)
-        if m is None:
-            if found or n // 2 < _MIN_MATMUL:
-                return found, f"out of memory at n={n}"
-            queue = [n // 2]
-            continue
-        found.append(m)
-        if queue and m.median * (queue[0] / n) ** 3 > plan.max_call_s:
-            return found, f"stopped before n={queue[0]}: one call would take over {plan.max_call_s} s"
-    return found, None
-
-
-_MATMUL_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def _operands(key: str, n: int, dev: torch.device, seed: int):
-    dtype = _MATMUL_DTYPES[key]
-    a = random_input((n, n), dtype, dev, seed)
-    b = random_input((n, n), dtype, dev, seed + 1)
-    return a, b, torch.empty((n, n), dtype=dtype, device=dev)
-
-
-def _probe_rate(key: str, n: int, dev: torch.device, seed: int) -> float:
-    """FLOP/s of one warm n x n matmul: a cheap check before committing to a full measurement."""
-    a, b, c = _operands(key, n, dev, seed)
-    return 2 * n**3 / _seconds_per_call(lambda: torch.mm(a, b, out=c), dev)
-
-
-def _time_matmul(key: str, n: int, dev: torch.device, plan: _Plan, seed: int) -> Measurement:
-    a, b, c = _operands(key, n, dev, seed)
-    settings = {"op": "matmul", "dtype": key, "n": n, "flops": 2 * n**3}
-    mode = contextlib.nullcontext()
-    if a.dtype == torch.float32:
-        settings["fp32_precision"] = "tf32" if key == "tf32" else "ieee"
-        mode = _fp32_matmul_mode(dev, tf32=key == "tf32")
-    with mode:
-        return _timed(lambda: torch.mm(a, b, out=c), dev, plan, f"matmul {key} n={n}", settings)
-
-
-def _copy_ceiling(plan: _Plan, dev: torch.device, seed: int):
-    """The copy measurement at the planned size (halved on out-of-memory) and a note if halved."""
-    nbytes, note = plan.copy_bytes, None
-    while True:
-        m = _or_none_on_oom(_time_copy, nbytes, dev, plan, seed)
-        if m is not None:
-            return m, note
-        if nbytes // 2 < _MIN_COPY:
-            raise ValueError(f"device {dev}: out of memory even for a {_MIN_COPY // MiB} MiB copy buffer")
-        nbytes, note = nbytes // 2, f"out of memory at {nbytes // MiB} MiB: halved"
-
-
-def _time_copy(nbytes: int, dev: torch.device, plan: _Plan, seed: int) -> Measurement:
-    src = random_input((nbytes // 4,), torch.float32, dev, seed)
-    dst = torch.empty_like(src)
-    settings = {"op": "copy", "buffer_bytes": nbytes, "bytes_moved": 2 * nbytes}
-    return _timed(lambda: dst.copy_(src), dev, plan, f"copy {nbytes // MiB} MiB", settings)
-
-
-def _seconds_per_call(fn, dev: torch.device) -> float:
-    """Wall time of one synchronised call, after one untimed call (allocation, handles, kernel choice)."""
-    fn()
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    start = time.perf_counter()
-    fn()
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    return max(time.perf_counter() - start, 1e-6)
-
-
-def _or_none_on_oom(fn, *args):
-    """``fn(*args)``, or None when the device ran out of memory (its cache emptied afterwards)."""
-    try:
-        return fn(*args)
-    except _OOM:
-        pass
-    # outside the except block: the traceback, and the tensors its frames hold, are gone now
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return None
-
-
-def _timed(fn, dev: torch.device, plan: _Plan, label: str, settings: dict) -> Measurement:
-    """Size warm-up and repeats from one probe call so each row costs about ``plan.budget_s``."""
-    probe = _seconds_per_call(fn, dev)
-    repeats = int(min(100, max(3, plan.budget_s / probe)))
-    warmup = int(min(50, max(1, 0.2 * plan.budget_s / probe)))
-    return measure(fn, device=dev, warmup=warmup, repeats=repeats, label=label, settings=settings)
-
-
-@contextlib.contextmanager
-def _fp32_matmul_mode(dev: torch.device, tf32: bool):
-    """Pin fp32 matmuls to IEEE or TF32 on ``dev``'s backend, restoring the caller's setting exactly.
-
-    From torch 2.9 the kernels read ``torch.backends.<backend>.matmul.fp32_precision``; setting the
-    legacy ``allow_tf32`` instead can leave a "mix of legacy and new APIs" state in which
-    ``torch.get_float32_matmul_precision()`` raises, so the legacy flag is used only on older torch.
-    """
-    knob = torch.backends.cuda.matmul if dev.type == "cuda" else getattr(torch.backends.mkldnn, "matmul", None)
-    try:
-        saved = knob.fp32_precision if knob is not None else None
-    except AttributeError:  # torch < 2.9
-        saved = None
-    if saved is not None:
-        knob.fp32_precision = "tf32" if tf32 else "ieee"
-        try:
-            yield
-        finally:
-            knob.fp32_precision = saved
-    elif dev.type == "cuda":
-        saved = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = saved
-    else:
-        saved = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("highest")
-        try:
-            yield
-        finally:
-            torch.set_float32_matmul_precision(saved)
 
 
 # ---------------------------------------------------------------------------------------------

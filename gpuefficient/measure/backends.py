@@ -24,17 +24,17 @@ from typing import Any, Callable
 
 import torch
 
-from gpuefficient.costs import parse_dtype
-from gpuefficient.latency import is_out_of_memory, measure, resolve_device
+from gpuefficient import checks, dtypes
+from gpuefficient.device import call_or_oom, resolve_device
+from gpuefficient.measure.timer import Measurement, Task, measure
 
 __all__ = ["BACKENDS", "BackendUnavailable", "Prepared", "available_backends", "prepare", "output_error",
-           "time_backends", "DEFAULT_RTOL"]
+           "reference_output", "time_backends", "DEFAULT_RTOL"]
 
 BACKENDS = ("eager", "compile", "compile-max-autotune", "compile-cudagraphs", "cudagraph", "onnxruntime",
             "tensorrt")
 _CUDA_ONLY = ("compile-cudagraphs", "cudagraph", "tensorrt")
 _COMPILE_MODES = {"compile": "default", "compile-max-autotune": "max-autotune", "compile-cudagraphs": "reduce-overhead"}
-_DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 _ONNX_DTYPES = ("fp32", "fp16")  # bf16 ONNX kernels are missing from most ONNX Runtime providers
 # Bounds on max|out - ref| / max|ref| against eager fp32. fp32: backends reorder sums and may use
 # TF32 (10-bit mantissa, unit roundoff ~5e-4) for convs/matmuls, so a few roundoffs through a deep net
@@ -53,7 +53,8 @@ class Prepared:
     """A model turned into ``fn(x) -> output`` on one backend, checked against eager fp32.
 
     Backends with static buffers (cudagraph, compile-cudagraphs, tensorrt) return an output that the
-    next call overwrites: clone it to keep it.
+    next call overwrites: clone it to keep it. ``example_input`` is what :meth:`run` feeds: for the
+    static-buffer backends their own input buffer, so a timed call does no extra copy or cast.
     """
 
     backend: str
@@ -64,14 +65,26 @@ class Prepared:
     example_input: torch.Tensor
     max_abs_error: float | None = None
     max_rel_error: float | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)   # backend specifics: compile mode, provider, versions
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)
 
     def run(self) -> torch.Tensor:
-        """One inference on the example input: what ``latency.measure`` times."""
+        """One inference on the example input: what :meth:`measure` times."""
         return self.fn(self.example_input)
+
+    def task(self, label: str = "", **details) -> Task:
+        """The timer's description of :meth:`run`: backend, dtype, input shape, layout, output error."""
+        return Task(label=label, backend=self.backend, dtype=self.dtype, input_shape=tuple(self.example_input.shape),
+                    memory_format="channels_last" if self.channels_last else "contiguous",
+                    details={**self.details, "max_rel_error_vs_eager": self.max_rel_error, **details})
+
+    def measure(self, *, warmup: int = 10, repeats: int = 50, label: str = "", flush_cache: bool = False,
+                **details) -> Measurement:
+        """Time :meth:`run` on this backend's device (see :func:`gpuefficient.measure.timer.measure`)."""
+        return measure(self.run, device=self.device, warmup=warmup, repeats=repeats, flush_cache=flush_cache,
+                       task=self.task(label, **details))
 
 
 def _version(package: str) -> str:
@@ -121,21 +134,26 @@ def output_error(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     return diff, diff / scale if scale > 0 else diff
 
 
+def reference_output(model: torch.nn.Module, example_input: torch.Tensor, device="auto") -> torch.Tensor:
+    """Eager fp32 output of a copy of ``model`` on ``example_input``: what every backend is checked against."""
+    dev = resolve_device(device)
+    with torch.inference_mode():
+        return copy.deepcopy(model).eval().to(dev).float()(example_input.to(dev, torch.float32))
+
+
 def prepare(model: torch.nn.Module, example_input: torch.Tensor, backend: str = "eager", dtype="fp32", *,
             device="auto", channels_last: bool = False, check: bool = True, rtol: float | None = None,
-            workdir=None) -> Prepared:
+            workdir=None, reference: torch.Tensor | None = None) -> Prepared:
     """Copy ``model`` and convert it for ``backend``/``dtype`` on ``device``; check its output vs eager fp32.
 
     The caller's model is never modified. ``rtol`` overrides :data:`DEFAULT_RTOL`; ``workdir`` keeps
-    the exported ONNX file (onnxruntime, tensorrt). Raises ``ValueError`` for unknown names or an
+    the exported ONNX file (onnxruntime, tensorrt); ``reference`` is the eager fp32 output when the
+    caller already has it (:func:`reference_output`). Raises ``ValueError`` for unknown names or an
     output outside the bound, :class:`BackendUnavailable` when the backend cannot run here.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
-    tdtype = parse_dtype(dtype)
-    if tdtype not in _DTYPE_NAMES:
-        raise ValueError(f"dtype: got {dtype!r}, expected one of {', '.join(_DTYPE_NAMES.values())}")
-    name = _DTYPE_NAMES[tdtype]
+    checks.one_of("backend", backend, BACKENDS)
+    tdtype = dtypes.to_torch(dtype)
+    name = dtypes.name(tdtype)
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 1:
         raise TypeError(f"example_input: got {type(example_input).__name__}, expected a batched torch.Tensor")
     dev = resolve_device(device)
@@ -150,8 +168,8 @@ def prepare(model: torch.nn.Module, example_input: torch.Tensor, backend: str = 
                          "expected False (channels_last applies to the PyTorch backends)")
 
     model = copy.deepcopy(model).eval().to(dev)
-    ref = None
-    if check:
+    ref = reference
+    if check and ref is None:  # on the very copy that is then converted: a stateful fault shows
         with torch.inference_mode():
             ref = model.float()(example_input.to(dev, torch.float32))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -159,16 +177,17 @@ def prepare(model: torch.nn.Module, example_input: torch.Tensor, backend: str = 
     x = example_input.detach().to(dev, tdtype).contiguous(memory_format=memory_format)
 
     try:
-        fn, extra = _build(backend, model, x, dev, name, workdir)
-        out = fn(x) if check else None
+        with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
+            fn, extra, timed_input = _build(backend, model, x, dev, name, workdir)
+            out = fn(x) if check else None
     except Exception as err:  # noqa: BLE001 - only a missing kernel is translated, the rest re-raised
         text = str(err)
         if not any(k in text for k in ("not implemented for", "NOT_IMPLEMENTED", "Could not find an implementation")):
             raise
         raise BackendUnavailable(f"{backend}: {name} on {dev.type} is missing an op "
                                  f"({text.strip().splitlines()[0][:200]}); use fp32 or another device") from err
-    settings = {"backend": backend, "dtype": name, "channels_last": channels_last, **extra}
-    result = Prepared(backend, name, str(dev), channels_last, fn, x, settings=settings)
+    result = Prepared(backend, name, str(dev), channels_last, fn, x if timed_input is None else timed_input,
+                      details=extra)
     if check:
         result.max_abs_error, result.max_rel_error = output_error(out, ref)
         bound = DEFAULT_RTOL[name] if rtol is None else rtol
@@ -182,54 +201,54 @@ def time_backends(model: torch.nn.Module, example_input: torch.Tensor, configs, 
                   repeats: int = 50, label: str = "") -> list[dict]:
     """Prepare and time ``model`` on each ``(backend, dtype, channels_last)`` of ``configs``, in one run.
 
-    One row per config: the measurement's fields (``median_ms``, ``iqr_ms``, settings, versions),
-    the output error against eager fp32 and ``prepare_s`` (export/compile time, paid once), or,
-    when the backend cannot run here or runs out of memory, ``skipped`` with the one-line reason.
-    Any other failure, a wrong output included, raises: a number is never reported for it.
+    One row per config: the measurement's row (``median_ms``, ``iqr_ms``, the task, versions), the
+    output error against eager fp32 (computed once for all configs) and ``prepare_s``
+    (export/compile time, paid once), or, when the backend cannot run here or runs out of memory,
+    ``skipped`` with the one-line reason. Any other failure, a wrong output included, raises: a
+    number is never reported for it.
     """
-    rows = []
+    configs = list(configs)
     for config in configs:
         if not (isinstance(config, (tuple, list)) and len(config) == 3):
             raise ValueError(f"configs: got {config!r}, expected (backend, dtype, channels_last) tuples")
-        backend, dtype, channels_last = config
-        row = {"model": label, "backend": backend, "dtype": dtype, "channels_last": bool(channels_last)}
+    reference = reference_output(model, example_input, device)
+    rows = []
+    for backend, dtype, channels_last in configs:
+        row = {"model": label, "backend": backend, "dtype": dtypes.name(dtype), "channels_last": bool(channels_last)}
         start = time.perf_counter()
-        try:
-            prepared = prepare(model, example_input, backend, dtype, device=device, channels_last=channels_last)
+
+        def timed():
+            prepared = prepare(model, example_input, backend, dtype, device=device, channels_last=channels_last,
+                               reference=reference)
             prepare_s = time.perf_counter() - start
-            m = measure(prepared.run, device=prepared.device, warmup=warmup, repeats=repeats,
-                        label=f"{label} {backend} {dtype}".strip(), settings=prepared.settings)
+            m = prepared.measure(warmup=warmup, repeats=repeats, label=f"{label} {backend} {row['dtype']}".strip())
+            return {**m.row(), "skipped": "", "prepare_s": prepare_s, "max_rel_error": prepared.max_rel_error}
+
+        try:
+            result, reason = call_or_oom(timed)
         except BackendUnavailable as err:
-            rows.append({**row, "skipped": str(err)})
-            continue
-        except Exception as err:  # noqa: BLE001 - out of memory is recorded, everything else raised
-            if not is_out_of_memory(err):
-                raise
-            rows.append({**row, "skipped": f"out of memory: {str(err).splitlines()[0][:160]}"})
-            continue
-        finally:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        rows.append({**row, "skipped": "", **m.to_dict(), "prepare_s": prepare_s,
-                     "max_rel_error": prepared.max_rel_error})
+            result, reason = None, str(err)
+        rows.append({**row, **result} if result else {**row, "skipped": reason})
     return rows
 
 
 def _build(backend: str, model, x: torch.Tensor, dev: torch.device, name: str, workdir):
-    """(fn, backend-specific settings) for a model already in the target dtype, layout and device."""
+    """(fn, backend details, the static input buffer that a timed call should feed, or None) for a model
+    already in the target dtype, layout and device."""
     if backend == "eager":
-        return _under(torch.inference_mode, model), {}
+        return _under(torch.inference_mode, model), {}, None
     if backend.startswith("compile"):
         mode = _COMPILE_MODES[backend]
         # no_grad rather than inference_mode: the grad mode torch.compile traces and guards under.
-        return _under(torch.no_grad, torch.compile(model, mode=mode, dynamic=False)), {"mode": mode}
+        return _under(torch.no_grad, torch.compile(model, mode=mode, dynamic=False)), {"mode": mode}, None
     if backend == "cudagraph":
-        return _cuda_graph(model, x), {"mode": "torch.cuda.graph"}
+        fn, static_x = _cuda_graph(model, x)
+        return fn, {"mode": "torch.cuda.graph"}, static_x
     with contextlib.ExitStack() as stack:
         folder = workdir if workdir is not None else stack.enter_context(tempfile.TemporaryDirectory())
         os.makedirs(folder, exist_ok=True)
         if backend == "onnxruntime":
-            return _onnxruntime(model, x, folder, dev)
+            return (*_onnxruntime(model, x, folder, dev), None)
         return _tensorrt(model, x, folder, name)
 
 
@@ -240,8 +259,9 @@ def _under(context, model) -> Callable[[torch.Tensor], torch.Tensor]:
     return fn
 
 
-def _cuda_graph(model, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Record one forward into a CUDA graph; each call copies ``x`` into the static input and replays."""
+def _cuda_graph(model, x: torch.Tensor):
+    """Record one forward into a CUDA graph: (fn, its static input). A call with another tensor copies it
+    into the static input first; a call with the static input itself just replays."""
     static_x = x.clone()
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -254,15 +274,16 @@ def _cuda_graph(model, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor
         static_y = model(static_x)
 
     def fn(inp: torch.Tensor) -> torch.Tensor:
-        static_x.copy_(inp)
+        if inp is not static_x:
+            static_x.copy_(inp)
         graph.replay()
         return static_y
-    return fn
+    return fn, static_x
 
 
 def _export_onnx(model, x: torch.Tensor, folder) -> str:
     """Export with the fixed example shape; the exporter's progress chatter is swallowed."""
-    path = os.path.join(os.fspath(folder), f"model_{_DTYPE_NAMES[x.dtype]}.onnx")
+    path = os.path.join(os.fspath(folder), f"model_{dtypes.name(x.dtype)}.onnx")
     with contextlib.redirect_stdout(io.StringIO()):
         torch.onnx.export(model, (x,), path, dynamo=True, input_names=["input"], output_names=["output"])
     return path
@@ -318,7 +339,7 @@ def _tensorrt(model, x: torch.Tensor, folder, dtype: str):
     import tensorrt as trt
 
     onnx_dtype, network_flags, builder_flags = _trt_build_plan(trt, dtype)
-    export_dtype = parse_dtype(onnx_dtype)
+    export_dtype = dtypes.to_torch(onnx_dtype)
     path = _export_onnx(model.to(export_dtype), x.to(export_dtype), folder)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -346,12 +367,21 @@ def _tensorrt(model, x: torch.Tensor, folder, dtype: str):
             context.set_input_shape(tensor, shape)
         context.set_tensor_address(tensor, buffers[tensor].data_ptr())
     static_in, static_out = buffers["input"], buffers["output"]
+    # TensorRT runs on a stream of its own (on torch's default stream it adds synchronisations of its
+    # own and warns so); the stream waits for torch's queue, and torch's queue waits for the engine,
+    # so CUDA events recorded on torch's current stream bracket the engine's work exactly.
+    stream = torch.cuda.Stream(device=x.device)
 
     def fn(inp: torch.Tensor) -> torch.Tensor:
-        static_in.copy_(inp)  # also casts fp16 -> fp32 input on TensorRT 10's weakly typed fp16 path
-        if not context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+        if inp is not static_in:
+            static_in.copy_(inp)  # casts fp16 -> fp32 on TensorRT 10's weakly typed fp16 path
+        caller = torch.cuda.current_stream(x.device)
+        stream.wait_stream(caller)
+        if not context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError("tensorrt: execute_async_v3 failed")
+        caller.wait_stream(stream)
         return static_out
-    fn.keepalive = (engine, context, buffers)  # the context needs its engine; TensorRT reads the buffers
+    fn.keepalive = (engine, context, buffers, stream)  # the context needs its engine; TensorRT reads the buffers
+    static_in.copy_(x)  # the timed input: already in the engine's dtype, so a timed call casts nothing
     return fn, {"tensorrt_version": trt.__version__, "tensorrt_onnx_dtype": onnx_dtype,
-                "onnx_version": _version("onnx")}
+                "onnx_version": _version("onnx")}, static_in

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from gpuefficient.spec import NetworkSpec
+from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["StageChoices", "GPUNET_SPACE", "RESOLUTIONS", "ACTIVATION_CODES", "HEAD_CHANNELS", "DIGITS",
            "sobol", "encode", "from_encoding", "decode", "sample_networks", "to_dict"]

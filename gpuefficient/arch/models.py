@@ -13,7 +13,7 @@ __all__ = ["create_model"]
 
 
 def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
-    """A zoo network (``gpuefficient.zoo``) or a timm model by name, in eval mode.
+    """A zoo network (``gpuefficient.arch.zoo``) or a timm model by name, in eval mode.
 
     Zoo networks are built from their spec with random weights. timm models have random weights
     unless ``pretrained``.
@@ -24,8 +24,8 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
     """
     import timm
 
-    from gpuefficient import zoo
-    from gpuefficient.builder import build
+    from gpuefficient.arch import zoo
+    from gpuefficient.arch.builder import build
 
     if name in zoo.ZOO:
         if pretrained:

@@ -42,7 +42,7 @@ def plot_layers(report, roofline, ax=None, marker="o", label_prefix="", min_size
     Marker area follows the op's share of the roofline time floor, so memory-bound elementwise
     ops that cost time but few FLOPs stay visible.
     """
-    from gpuefficient.roofline import place_layers
+    from gpuefficient.analysis.roofline import place_layers
 
     ax = _axes(ax)
     rows = place_layers(report, roofline)

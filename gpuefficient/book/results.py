@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gpuefficient.latency import device_name, software_versions
+from gpuefficient.device import device_name, software_versions
 
 __all__ = ["ResultsError", "write_json_atomic", "read_json", "provenance", "save_results", "load_results", "slug"]
 

@@ -154,7 +154,7 @@ def stage_convs(model: nn.Module, input_shape=(1, 3, 224, 224)) -> list[list[str
     downsamples), found from one shape-only pass of the cost model; the stem's first convolution
     and resolutions with no spatial (k > 1) convolution are left out, as GENet does.
     """
-    from gpuefficient.costs import analyze
+    from gpuefficient.analysis.costs import analyze
 
     convs = dict(conv_layers(model))
     report = analyze(model, input_shape)
