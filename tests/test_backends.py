@@ -196,6 +196,7 @@ def test_output_error():
         output_error(torch.zeros(3), ref)
 
 
+@pytest.mark.slow  # the first inductor compilation of a process takes ~20-25 s on 2 cores
 def test_compile_cpu_matches_eager(x):
     if available_backends("cpu")["compile"] is not None:
         pytest.skip(available_backends("cpu")["compile"])

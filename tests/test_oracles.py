@@ -79,10 +79,11 @@ def test_training_proxy_keeps_relative_width_and_depth():
 
 
 def test_training_oracle_learns_the_procedural_task():
-    """A small MBConv net at 32 px, ~2 s: far above the 1/6 chance level (measured 0.50-0.51 for seeds 0-2)."""
+    """A small MBConv net at 32 px, 3 epochs of 1,000 images (~4 s of CPU): far above the 1/6 chance level
+    (measured 0.39, 0.41 and 0.48 for seeds 0-2)."""
     spec = NetworkSpec.from_dict({
         "name": "small", "stem": {"out_channels": 16}, "resolution": 64, "head": {"channels": 64},
         "stages": [{"block": "fused_mbconv", "depth": 2, "out_channels": 16, "expansion": 1.0},
                    {"block": "mbconv", "depth": 2, "out_channels": 32, "stride": 2, "expansion": 4}]})
-    oracle = TrainingOracle(input_scale=0.5, train_samples=2000, test_samples=300, epochs=4, lr=0.1, device="cpu")
-    assert oracle(spec) > 0.35
+    oracle = TrainingOracle(input_scale=0.5, train_samples=1000, test_samples=300, epochs=3, lr=0.1, device="cpu")
+    assert oracle(spec) > 0.30

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from gpuefficient import checks
+
 
 __all__ = ["evaluate", "kendall_tau_b", "fit_correction", "held_out_metrics"]
 
@@ -53,9 +55,9 @@ def held_out_metrics(frame, calibration: int | None = None) -> tuple[list[dict],
     """
     n = len(frame)
     calibration = n // 2 if calibration is None else calibration
-    if isinstance(calibration, bool) or not isinstance(calibration, int) or not 2 <= calibration <= n - 2:
-        raise ValueError(f"calibration: got {calibration!r}, expected an integer from 2 to {n - 2} "
-                         f"(networks to fit on, leaving at least 2 of the {n} held out)")
+    if n < 4:
+        raise ValueError(f"frame: got {n} networks, expected at least 4 (2 to fit on, 2 held out)")
+    checks.integer("calibration", calibration, 2, n - 2)  # fit on these, judge the rest (at least 2)
     units = [m[1] for m in (re.fullmatch(r"predicted_(.+)_s", str(c)) for c in frame.columns) if m]
     if not units or "measured_s" not in frame:
         raise ValueError(f"frame: got columns {list(frame.columns)}, expected measured_s and predicted_<unit>_s")

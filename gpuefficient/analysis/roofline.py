@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gpuefficient import checks
+
 __all__ = ["Roofline", "Work", "latency_model", "execution_efficiency", "conv_work", "dwsep_work", "place_layers"]
 
 
@@ -82,8 +84,7 @@ class Work(NamedTuple):
 
 def _check_positive(**values):
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{name}: got {value!r}, expected a positive number")
+        checks.number(name, value, 0, low_open=True)
 
 
 def conv_work(n: int, h: int, w: int, c: int, k: int, element_bytes: int = 2) -> Work:

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from gpuefficient import checks
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["StageChoices", "GPUNET_SPACE", "RESOLUTIONS", "ACTIVATION_CODES", "HEAD_CHANNELS", "DIGITS",
@@ -97,11 +98,8 @@ def sobol(n: int, dim: int = len(DIGITS), seed: int = 0, scramble: bool = True) 
     Scrambled (Owen) with ``seed``: reproducible, and free of the unscrambled sequence's all-zero
     first point. Unscrambled, ``seed`` has no effect.
     """
-    for name, value, low in (("n", n, 1), ("dim", dim, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}: got {value!r}, expected an integer >= {low}")
-    if dim > torch.quasirandom.SobolEngine.MAXDIM:
-        raise ValueError(f"dim: got {dim}, expected <= {torch.quasirandom.SobolEngine.MAXDIM}")
+    n, seed = checks.integer("n", n), checks.integer("seed", seed, 0)
+    dim = checks.integer("dim", dim, 1, torch.quasirandom.SobolEngine.MAXDIM)
     engine = torch.quasirandom.SobolEngine(int(dim), scramble=scramble, seed=int(seed))
     points = engine.draw(int(n), dtype=torch.float64).numpy()
     return np.minimum(points, np.nextafter(1.0, 0.0))  # guard [0, 1) against rounding

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from gpuefficient import checks
+
 __all__ = ["ProceduralImages", "procedural_loaders", "image_folder_loaders", "class_attributes"]
 
 _SPLITS = {"train": 0, "test": 1}
@@ -36,19 +38,13 @@ _SCALE = 1.0 / 0.88                # brings the pixel std to ~1.0 at 32 px (meas
 _STREAMS = ("labels", "uniform", "normal", "noise")
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}: got {value!r}, expected an integer >= {low}")
-
-
 def class_attributes(label: int, num_classes: int) -> dict:
     """The recipe of class ``label``: orientation (radians, band centre), frequency band, shape.
 
     Classes enumerate shape (fastest), then band, then one of ``ceil(num_classes / 6)`` orientations.
     """
-    _check_int("num_classes", num_classes, 2)
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < num_classes:
-        raise ValueError(f"label: got {label!r}, expected an integer in [0, {num_classes})")
+    checks.integer("num_classes", num_classes, 2)
+    checks.integer("label", label, 0, num_classes - 1)
     orientations = math.ceil(num_classes / _COMBOS)
     return {"orientation": (label // _COMBOS) * math.pi / orientations,
             "band": _BANDS[(label // len(_SHAPES)) % len(_BANDS)], "shape": _SHAPES[label % len(_SHAPES)]}
@@ -65,10 +61,10 @@ class ProceduralImages(Dataset):
 
     def __init__(self, num_samples: int, resolution: int = 32, num_classes: int = 10, seed: int = 0,
                  split: str = "train"):
-        _check_int("num_samples", num_samples, 1)
-        _check_int("resolution", resolution, 8)
-        _check_int("num_classes", num_classes, 2)
-        _check_int("seed", seed, 0)
+        checks.integer("num_samples", num_samples, 1)
+        checks.integer("resolution", resolution, 8)
+        checks.integer("num_classes", num_classes, 2)
+        checks.integer("seed", seed, 0)
         if split not in _SPLITS:
             raise ValueError(f"split: got {split!r}, expected one of {sorted(_SPLITS)}")
         self.num_samples, self.resolution, self.num_classes = int(num_samples), int(resolution), int(num_classes)
@@ -152,8 +148,8 @@ def _centred(a: np.ndarray) -> np.ndarray:
 def procedural_loaders(train_samples: int, test_samples: int, resolution: int = 32, num_classes: int = 10,
                        batch_size: int = 128, seed: int = 0, workers: int = 0) -> tuple[DataLoader, DataLoader]:
     """Train (shuffled with a generator seeded by ``seed``) and test loaders over ``ProceduralImages``."""
-    _check_int("batch_size", batch_size, 1)
-    _check_int("workers", workers, 0)
+    checks.integer("batch_size", batch_size, 1)
+    checks.integer("workers", workers, 0)
     train = ProceduralImages(train_samples, resolution, num_classes, seed, "train").as_tensor_dataset()
     test = ProceduralImages(test_samples, resolution, num_classes, seed, "test").as_tensor_dataset()
     generator = torch.Generator().manual_seed(seed)
@@ -169,9 +165,9 @@ def image_folder_loaders(root, resolution: int = 224, batch_size: int = 64, work
     Train: random-resized crop and flip; val: resize to ``resolution / 0.875`` and centre crop
     (the usual 87.5% crop); both normalised with the ImageNet channel statistics.
     """
-    _check_int("resolution", resolution, 8)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("workers", workers, 0)
+    checks.integer("resolution", resolution, 8)
+    checks.integer("batch_size", batch_size, 1)
+    checks.integer("workers", workers, 0)
     root = Path(root)
     missing = [str(root / split) for split in ("train", "val") if not (root / split).is_dir()]
     if missing:

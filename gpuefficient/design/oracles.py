@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from gpuefficient import checks
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["scale_factors", "TrainingOracle", "SurrogateOracle", "published_points"]
@@ -116,8 +117,7 @@ class TrainingOracle:
                  test_samples: int = 1000, epochs: int = 2, num_classes: int = 6, batch_size: int = 64,
                  lr: float = 0.05, device="auto", seed: int = 0):
         for name, value in (("input_scale", input_scale), ("width_scale", width_scale)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise ValueError(f"{name}: got {value!r}, expected a number in (0, 1]")
+            checks.number(name, value, 0, 1, low_open=True)
         self.input_scale, self.width_scale = input_scale, width_scale
         self.train_samples, self.test_samples = train_samples, test_samples
         self.epochs, self.num_classes, self.batch_size, self.lr = epochs, num_classes, batch_size, lr

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from gpuefficient import checks
 from gpuefficient.device import device_name, resolve_device
 
 __all__ = ["TrainResult", "train", "evaluate"]
@@ -49,16 +50,12 @@ def train(model: nn.Module, train_loader, epochs: int = 1, lr: float = 0.05, wei
     steps. ``seed`` seeds torch's global RNG (dropout, ...); on a CPU a run is then deterministic
     given the loader's order. ``log_every``: print the running loss every that many steps.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs: got {epochs!r}, expected an integer >= 1")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr: got {lr!r}, expected a positive learning rate")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(f"weight_decay: got {weight_decay!r}, expected a number >= 0")
-    if log_every is not None and (isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1):
-        raise ValueError(f"log_every: got {log_every!r}, expected None or an integer >= 1")
-    if not 0 <= label_smoothing < 1:
-        raise ValueError(f"label_smoothing: got {label_smoothing!r}, expected a number in [0, 1)")
+    checks.integer("epochs", epochs)
+    checks.number("lr", lr, 0, low_open=True)
+    checks.number("weight_decay", weight_decay, 0)
+    if log_every is not None:
+        checks.integer("log_every", log_every)
+    checks.number("label_smoothing", label_smoothing, 0, 1, high_open=True)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError("train_loader: got a loader with no batches, expected at least one")
