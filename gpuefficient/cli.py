@@ -1,13 +1,24 @@
-"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|scale|hardware ...`` for the most common jobs."""
+"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|scale|hardware ...`` for the most common jobs.
+
+Every command that takes ``--json`` prints one JSON document (strict JSON: NaN and infinities become
+null; dtypes by their canonical names). ``--dtype``, ``--backend`` and ``--device`` are checked
+against the package's vocabularies while the arguments are parsed, so a bad value costs one line on
+stderr and exit status 2 before any model is built or timed. Heavy libraries are imported inside the
+command that needs them.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
+import numbers
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
+
+# --- argument types: the package's vocabularies, checked at parse time ----------------------------------------
 
 def _positive_int(text: str) -> int:
     try:
@@ -19,18 +30,157 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _type_error(err: ValueError, name: str) -> argparse.ArgumentTypeError:
+    """A check's ``"name: got ..."`` message as argparse's (which names the option itself)."""
+    return argparse.ArgumentTypeError(str(err).removeprefix(f"{name}: "))
+
+
+def _dtype(text: str) -> str:
+    """A model dtype by any accepted spelling -> its canonical name (``float16`` -> ``fp16``)."""
+    from gpuefficient import checks, dtypes
+
+    try:
+        key = dtypes.name(text)
+    except ValueError:
+        key = text
+    try:
+        return checks.one_of("dtype", key, dtypes.MODEL_DTYPES)
+    except ValueError as err:
+        raise _type_error(err, "dtype") from None
+
+
+def _backend(text: str) -> str:
+    from gpuefficient import checks
+    from gpuefficient.measure.backends import BACKENDS
+
+    try:
+        return checks.one_of("backend", text, BACKENDS)
+    except ValueError as err:
+        raise _type_error(err, "backend") from None
+
+
+def _device(text: str) -> str:
+    """``auto``, ``cpu`` or ``cuda[:N]`` that exists here; kept as given (``auto`` stays ``auto``)."""
+    from gpuefficient.device import resolve_device
+
+    try:
+        resolve_device(text)
+    except ValueError as err:
+        raise _type_error(err, "device") from None
+    return text
+
+
+#: The options several commands share: name -> (flags, add_argument keywords); see :func:`_shared`.
+_OPTIONS = {
+    "dtype": (("--dtype",), dict(type=_dtype, default="fp32",
+                                 help="fp32, fp16 or bf16; aliases such as float16 accepted (default fp32)")),
+    "backend": (("--backend",), dict(type=_backend, default="eager", help="eager, compile, compile-max-autotune, "
+                                     "compile-cudagraphs, cudagraph, onnxruntime or tensorrt (default eager)")),
+    "device": (("--device",), dict(type=_device, default="auto", help="auto, cpu or cuda[:N] (default auto)")),
+    "batch": (("--batch",), dict(type=_positive_int, default=1, help="batch size (default 1)")),
+    "resolution": (("--resolution",), dict(type=_positive_int, default=224,
+                                           help="input height = width (default 224)")),
+    "warmup": (("--warmup",), dict(type=_positive_int, default=10, help="untimed calls first (default 10)")),
+    "repeats": (("--repeats",), dict(type=_positive_int, default=50, help="timed samples (default 50)")),
+    "json": (("--json",), dict(action="store_true", help="print one JSON object")),
+}
+
+
+def _shared(*names: str, **changes: dict) -> argparse.ArgumentParser:
+    """A parent parser holding the shared options ``names``; ``changes`` adjusts one's keywords
+    (``warmup={"default": 5, "help": ...}``). Each command gets its own parent: argparse shares a
+    parent's option objects with every child, so one parent for all could not vary a default."""
+    parent = argparse.ArgumentParser(add_help=False)
+    for name in names:
+        flags, keywords = _OPTIONS[name]
+        parent.add_argument(*flags, **{**keywords, **changes.get(name, {})})
+    return parent
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): ``prog: error: argument --dtype: got ...``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help for usage)\n")
+
+
+# --- output -----------------------------------------------------------------------------------------------------
+
+def _print_json(data) -> int:
+    """``data`` as strict JSON on one line of stdout: the one way every command prints ``--json``."""
+    json.dump(_json_safe(data), sys.stdout, allow_nan=False, default=str)
+    print()
+    return 0
+
+
+def _json_safe(value):
+    """NaN and infinities become null (not valid JSON); numpy scalars plain numbers; torch dtypes their
+    canonical names (``fp16``, never ``torch.float16``); tuples lists."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.dtype):
+        from gpuefficient import dtypes
+
+        try:
+            return dtypes.name(value)
+        except ValueError:  # no canonical name (torch.int64, ...): not a format of this package
+            return str(value)
+    return value
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:g}"
+    return str(value)
+
+
+# --- models -----------------------------------------------------------------------------------------------------
+
+def _model(name: str, pretrained: bool = False):
+    """A zoo network built from its spec, else ``create_model`` (timm): importing timm takes seconds,
+    and a zoo network does not need it."""
+    from gpuefficient.arch import zoo
+
+    if name in zoo.ZOO and not pretrained:
+        from gpuefficient.arch.builder import build
+
+        return build(zoo.get(name).spec).eval()
+    from gpuefficient.arch.models import create_model
+
+    return create_model(name, pretrained=pretrained)
+
+
+def _spec_costs(spec, name: str | None = None):
+    """The cost report of the network ``spec`` builds at its own resolution, built on the meta device
+    (no memory, no weights initialised)."""
+    import torch
+
+    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.arch.builder import build
+
+    with torch.device("meta"):
+        model = build(spec)
+    return analyze(model, (1, 3, spec.resolution, spec.resolution), name=name)
+
+
+# --- commands ---------------------------------------------------------------------------------------------------
+
 def _costs(args) -> int:
     from gpuefficient.analysis.costs import analyze
-    from gpuefficient.arch.models import create_model
-    from gpuefficient.dtypes import to_torch
 
-    dtype = to_torch(args.dtype)
-    model = create_model(args.model)
-    report = analyze(model, (args.batch, 3, args.resolution, args.resolution), dtype, name=args.model)
+    model = _model(args.model)
+    report = analyze(model, (args.batch, 3, args.resolution, args.resolution), args.dtype, name=args.model)
     if args.json:
-        json.dump(report.to_dict(), sys.stdout)
-        print()
-        return 0
+        return _print_json(report.to_dict())
     print(report)
     print(f"FLOPs (2 x MACs, conv/linear): {report.flops / 1e9:.3f} G   "
           f"elementwise FLOPs (counted separately): {report.elementwise_flops / 1e9:.3f} G")
@@ -43,22 +193,19 @@ def _costs(args) -> int:
 
 
 def _latency(args) -> int:
-    from gpuefficient.arch.models import create_model
     from gpuefficient.device import resolve_device
     from gpuefficient.measure.backends import prepare
     from gpuefficient.measure.timer import random_input
 
     device = resolve_device(args.device)
-    model = create_model(args.model)
+    model = _model(args.model)
     x = random_input((args.batch, 3, args.resolution, args.resolution), device=device, seed=args.seed)
     prepared = prepare(model, x, args.backend, args.dtype, device=device, channels_last=args.channels_last)
     m = prepared.measure(warmup=args.warmup, repeats=args.repeats, label=args.model, flush_cache=args.cold,
                          model=args.model)
     throughput = args.batch / m.median
     if args.json:
-        json.dump({**m.row(samples=True), "throughput_per_s": throughput}, sys.stdout, default=str)
-        print()
-        return 0
+        return _print_json({**m.row(samples=True), "throughput_per_s": throughput})
     print(m)
     print(f"throughput: {throughput:,.1f} images/s   min {m.min * 1e3:.3f} ms   max {m.max * 1e3:.3f} ms")
     task = m.task
@@ -68,9 +215,8 @@ def _latency(args) -> int:
 
 
 def _lut(args) -> int:
-    from gpuefficient.measure import lut
-    from gpuefficient.arch.models import create_model
     from gpuefficient.arch.zoo import ZOO
+    from gpuefficient.measure import lut
 
     if args.action == "predict" and len(args.models) != 1:
         raise ValueError(f"lut predict: got {len(args.models)} models, expected exactly one")
@@ -81,7 +227,7 @@ def _lut(args) -> int:
         for name in args.models:
             resolution = args.resolution or (ZOO[name].spec.resolution if name in ZOO else 224)
             shape = (args.batch, 3, resolution, resolution)
-            model = create_model(name)
+            model = _model(name)
             info = {"input_shape": list(shape)}
             for g in granularities:
                 found = lut.units(model, shape, g)
@@ -89,7 +235,7 @@ def _lut(args) -> int:
                     info[f"measured_{g}"] = table.fill(found)
                     info[f"units_{g}"] = len(found)
                 else:
-                    prediction = table.predict(model, shape, g)
+                    prediction = table.predict_units(found)
                     info[f"predicted_{g}_ms"] = prediction.total_s * 1e3
                     info[f"units_{g}"] = prediction.to_frame().assign(latency_ms=lambda f: f.latency_s * 1e3).drop(
                         columns=["latency_s", "key_config"]).to_dict("records")
@@ -101,9 +247,7 @@ def _lut(args) -> int:
             out["models"][name] = info
         out["entries"], out["context"] = len(table), table.context
     if args.json:
-        json.dump(out, sys.stdout, default=str)
-        print()
-        return 0
+        return _print_json(out)
     print(f"table {args.table}: {out['entries']} entries; context {out['context']}")
     for name, info in out["models"].items():
         shape = "x".join(map(str, info["input_shape"]))
@@ -120,10 +264,9 @@ def _lut(args) -> int:
 
 
 def _rank(args) -> int:
-    from gpuefficient.arch.models import create_model
     from gpuefficient.analysis.rank import load_checkpoint, stage_spectra
 
-    model = create_model(args.model, pretrained=args.pretrained)
+    model = _model(args.model, pretrained=args.pretrained)
     source = "pretrained (timm)" if args.pretrained else "random initialisation"
     if args.weights:
         load_checkpoint(model, args.weights)
@@ -132,9 +275,7 @@ def _rank(args) -> int:
     for row in rows:
         row.pop("spectrum")
     if args.json:
-        json.dump({"model": args.model, "weights": source, "stages": rows}, sys.stdout)
-        print()
-        return 0
+        return _print_json({"model": args.model, "weights": source, "stages": rows})
     print(f"{args.model} ({source}): singular values of each stage's last spatial conv")
     print(f"{'stage':>5}  {'layer':<28}{'shape':>16}{'eff.rank':>9}{'stable':>8}{'r90':>6}{'r95':>6}{'r99':>6}{'r95/max':>9}")
     for r in rows:
@@ -145,25 +286,25 @@ def _rank(args) -> int:
 
 def _zoo(args) -> int:
     from gpuefficient.arch import zoo
-    from gpuefficient.analysis.costs import analyze
-    from gpuefficient.arch.models import create_model
 
     if args.action == "list":
-        for name in zoo.names():
-            print(f"{name:16s} {zoo.get(name).spec.source}")
+        entries = [zoo.get(name) for name in zoo.names()]
+        if args.json:
+            return _print_json([{"name": e.name, "source": e.spec.source, "resolution": e.spec.resolution}
+                                for e in entries])
+        for entry in entries:
+            print(f"{entry.name:16s} {entry.spec.source}")
         return 0
     if not args.name:
         raise ValueError("zoo show: expected a NAME, one of " + ", ".join(zoo.names()))
     entry = zoo.get(args.name)
     res = entry.spec.resolution
-    report = analyze(create_model(args.name), (1, 3, res, res), name=args.name)
+    report = _spec_costs(entry.spec, name=args.name)
     data = {"name": entry.name, "source": entry.spec.source, "resolution": res, "params": report.params,
             "macs": report.macs, "flops": report.flops, "paper": entry.paper,
             "timm_equivalent": entry.timm_equivalent, "spec": entry.spec.to_dict()}
     if args.json:
-        json.dump(data, sys.stdout)
-        print()
-        return 0
+        return _print_json(data)
     print(f"{entry.name}: {entry.spec.source}")
     print(f"ours  @{res}: {report.params / 1e6:.2f} M params, {report.macs / 1e9:.3f} GMACs")
     paper = entry.paper
@@ -174,25 +315,18 @@ def _zoo(args) -> int:
 
 
 def _scale(args) -> int:
-    import torch
-
     from gpuefficient.arch import scaling, zoo
-    from gpuefficient.arch.builder import build
-    from gpuefficient.analysis.costs import analyze
 
     base = zoo.get(args.base).spec
     spec = scaling.compound_scale(base, args.alpha, args.beta, args.gamma, args.phi)
     depth, width, res = scaling.multipliers(args.alpha, args.beta, args.gamma, args.phi)
-    with torch.device("meta"):
-        report = analyze(build(spec), (1, 3, spec.resolution, spec.resolution))
+    report = _spec_costs(spec)
     data = {"base": args.base, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma, "phi": args.phi,
             "multipliers": {"depth": depth, "width": width, "resolution": res}, "resolution": spec.resolution,
             "params": report.params, "macs": report.macs, "flops": report.flops,
             "depth": sum(s.depth for s in spec.stages), "spec": spec.to_dict()}
     if args.json:
-        json.dump(data, sys.stdout)
-        print()
-        return 0
+        return _print_json(data)
     print(f"{spec.source}")
     print(f"@{spec.resolution}: {report.params / 1e6:.2f} M params, {report.macs / 1e9:.3f} GMACs, "
           f"{data['depth']} blocks (base {sum(s.depth for s in base.stages)})")
@@ -204,15 +338,16 @@ def _scale(args) -> int:
 
 def _hardware(args) -> int:
     from gpuefficient.analysis import hardware
-    from gpuefficient.measure import ceilings
+
     detected = hardware.detect_device(args.device)
     rows = hardware.catalog_table()
-    measured = ceilings.measure_ceilings(args.device).to_dict() if args.measure else None
+    measured = None
+    if args.measure:
+        from gpuefficient.measure import ceilings
+
+        measured = ceilings.measure_ceilings(args.device).to_dict()
     if args.json:
-        data = {"catalog": rows, "detected": detected.name, "measured": measured}
-        json.dump(_json_safe(data), sys.stdout, allow_nan=False, default=str)
-        print()
-        return 0
+        return _print_json({"catalog": rows, "detected": detected.name, "measured": measured})
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(_cell(r[c])) for r in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))
@@ -220,109 +355,90 @@ def _hardware(args) -> int:
         print("  ".join(_cell(row[c]).ljust(widths[c]) for c in columns))
     print(f"\ndetected device: {detected.name}")
     if measured:
-        print(json.dumps(measured, indent=2, default=str))
+        print(json.dumps(_json_safe(measured), indent=2, default=str))
     return 0
 
 
-def _json_safe(value):
-    """NaN (unknown catalog figures) becomes null: NaN is not valid JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:g}"
-    return str(value)
-
+# --- parser and entry point -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gpuefficient", description=__doc__)
+    parser = _Parser(prog="python -m gpuefficient", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    timing = {"warmup": {"default": 5, "help": "untimed calls per unit (default 5)"},
+              "repeats": {"default": 20, "help": "timed samples per unit (default 20)"}}
 
-    costs = sub.add_parser("costs", help="per-layer FLOPs, bytes and arithmetic intensity of a model")
+    costs = sub.add_parser("costs", parents=[_shared("resolution", "batch", "dtype", "json")],
+                           help="per-layer FLOPs, bytes and arithmetic intensity of a model")
     costs.add_argument("model", help="a zoo or timm model name, e.g. genet_normal or resnet50")
-    costs.add_argument("--resolution", type=_positive_int, default=224, help="input height = width (default 224)")
-    costs.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
-    costs.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
-    costs.add_argument("--json", action="store_true", help="print one JSON object")
     costs.add_argument("--layers", action="store_true", help="also print the per-layer table")
     costs.set_defaults(run=_costs)
 
-    lat = sub.add_parser("latency", help="inference latency of a model on one backend, measured properly")
+    lat = sub.add_parser("latency", help="inference latency of a model on one backend, measured properly",
+                         parents=[_shared("backend", "dtype", "batch", "resolution", "device", "warmup", "repeats",
+                                          "json", json={"help": "print one JSON object, samples included"})])
     lat.add_argument("model", help="a zoo or timm model name, e.g. resnet50 or genet_normal")
-    lat.add_argument("--backend", default="eager", help="eager, compile, compile-max-autotune, compile-cudagraphs, "
-                     "cudagraph, onnxruntime or tensorrt (default eager)")
-    lat.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
-    lat.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
-    lat.add_argument("--resolution", type=_positive_int, default=224, help="input height = width (default 224)")
-    lat.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     lat.add_argument("--channels-last", action="store_true", help="NHWC memory format (fast on tensor cores)")
-    lat.add_argument("--warmup", type=_positive_int, default=10, help="untimed calls first (default 10)")
-    lat.add_argument("--repeats", type=_positive_int, default=50, help="timed samples (default 50)")
     lat.add_argument("--cold", action="store_true", help="flush the caches before every sample")
     lat.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
-    lat.add_argument("--json", action="store_true", help="print one JSON object, samples included")
     lat.set_defaults(run=_latency)
 
-    table = sub.add_parser("lut", help="GPUNet-style latency lookup table: fill it, or predict a network from it")
+    table = sub.add_parser("lut", help="GPUNet-style latency lookup table: fill it, or predict a network from it",
+                           parents=[_shared("backend", "dtype", "batch", "resolution", "device", "warmup", "repeats",
+                                            "json", resolution={"default": None,
+                                                                "help": "input size (default: the zoo's, else 224)"},
+                                            backend={"help": "the backend the units are timed on (default eager)"},
+                                            **timing)])
     table.add_argument("action", choices=("build", "predict"), help="build: measure the missing units of the "
                        "models; predict: sum the units of one model (measuring misses first)")
     table.add_argument("models", nargs="+", metavar="MODEL", help="zoo or timm model names")
     table.add_argument("--table", default="latency_table.sqlite", help="the SQLite file (default latency_table.sqlite)")
-    table.add_argument("--backend", default="eager", help="the backend the units are timed on (default eager)")
-    table.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
-    table.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
-    table.add_argument("--resolution", type=_positive_int, help="input size (default: the zoo's, else 224)")
     table.add_argument("--granularity", choices=("layer", "block", "both"), default="both",
                        help="layer: conv groups, SE, head; block: whole blocks (fusion-aware); default both")
-    table.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
-    table.add_argument("--warmup", type=_positive_int, default=5, help="untimed calls per unit (default 5)")
-    table.add_argument("--repeats", type=_positive_int, default=20, help="timed samples per unit (default 20)")
     table.add_argument("--measure", action="store_true", help="predict: also measure the network end to end")
-    table.add_argument("--json", action="store_true", help="print one JSON object")
     table.set_defaults(run=_lut)
 
-    rank = sub.add_parser("rank", help="per-stage singular-value spectra of a model's conv kernels (GENet)")
+    rank = sub.add_parser("rank", help="per-stage singular-value spectra of a model's conv kernels (GENet)",
+                          parents=[_shared("resolution", "json", resolution={
+                              "help": "input size used to find stages (default 224)"})])
     rank.add_argument("model", help="a zoo or timm model name, e.g. resnet18")
     rank.add_argument("--weights", help="a local checkpoint (state dict) to load, weights_only")
     rank.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (cache or download)")
-    rank.add_argument("--resolution", type=_positive_int, default=224, help="input size used to find stages")
     rank.add_argument("--every-conv", action="store_true", help="every conv of each stage, not just the last")
-    rank.add_argument("--json", action="store_true", help="print one JSON object")
     rank.set_defaults(run=_rank)
 
-    zoo = sub.add_parser("zoo", help="the papers' networks built from specs: list, or show one")
+    zoo = sub.add_parser("zoo", help="the papers' networks built from specs: list, or show one",
+                         parents=[_shared("json", json={"help": "print JSON: list, a list of entries; show, one "
+                                                                "object"})])
     zoo.add_argument("action", choices=("list", "show"))
     zoo.add_argument("name", nargs="?", help="a zoo name (for show)")
-    zoo.add_argument("--json", action="store_true", help="print one JSON object")
     zoo.set_defaults(run=_zoo)
 
     sc = sub.add_parser("scale", help="compound-scale a zoo network: depth alpha^phi, width beta^phi, "
-                        "resolution gamma^phi (EfficientNet-X Eq. 5)")
+                        "resolution gamma^phi (EfficientNet-X Eq. 5)",
+                        parents=[_shared("json", json={"help": "print one JSON object, the scaled spec included"})])
     sc.add_argument("base", help="a zoo name, e.g. efficientnet_x_b0_gpu")
     sc.add_argument("--alpha", type=float, required=True, help="depth base, >= 1 (LACS on GPU: 1.29)")
     sc.add_argument("--beta", type=float, required=True, help="width base, >= 1 (LACS on GPU: 1.16)")
     sc.add_argument("--gamma", type=float, required=True, help="resolution base, >= 1 (LACS on GPU: 1.07)")
     sc.add_argument("--phi", type=float, required=True, help="compound coefficient, >= 0")
-    sc.add_argument("--json", action="store_true", help="print one JSON object, the scaled spec included")
     sc.set_defaults(run=_scale)
 
-    hw = sub.add_parser("hardware", help="the device catalog and the detected device")
-    hw.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    hw = sub.add_parser("hardware", help="the device catalog and the detected device",
+                        parents=[_shared("device", "json")])
     hw.add_argument("--measure", action="store_true", help="also measure matmul and copy ceilings here")
-    hw.add_argument("--json", action="store_true", help="print one JSON object")
     hw.set_defaults(run=_hardware)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit status (2 for a bad argument or value, with one line on stderr)."""
+    # torch.compile on a machine without CUDA logs a CUDA_HOME warning on its first compile: noise here
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0), or a bad argument: its one line is printed already (2)
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     try:
         return args.run(args)
     except Exception as err:  # our own errors (bad values, corrupt table, backend missing): one line, exit 2

@@ -1,106 +1,217 @@
+"""The command line, on zoo networks at resolution 32 (a zoo name never imports timm: seconds saved).
+
+Every ``--json`` command runs once, in the module fixture ``outputs``; the tests read its results.
+"""
+import argparse
+import contextlib
+import io
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 
-from gpuefficient.cli import main
+from gpuefficient import cli
+from gpuefficient.cli import build_parser, main
+
+SMALL = ["--resolution", "32", "--device", "cpu", "--warmup", "1", "--repeats", "2"]
 
 
-def test_costs_json(capsys):
-    assert main(["costs", "resnet18", "--resolution", "64", "--batch", "2", "--dtype", "fp16", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+def _json_commands(table: str) -> dict[str, list[str]]:
+    """One small run of every command that takes --json (dtypes spelled as aliases where there is a --dtype)."""
+    lut = ["--table", table, "--granularity", "block", *SMALL, "--dtype", "float32"]
+    return {
+        "costs": ["costs", "genet_light", "--resolution", "32", "--batch", "2", "--dtype", "half"],
+        "latency": ["latency", "genet_light", *SMALL, "--dtype", "float32"],
+        "lut build": ["lut", "build", "genet_light", *lut],
+        "lut predict": ["lut", "predict", "genet_light", *lut, "--measure"],  # after build: all units known
+        "rank": ["rank", "genet_light", "--resolution", "32"],
+        "zoo list": ["zoo", "list"],
+        "zoo show": ["zoo", "show", "genet_light"],
+        "scale": ["scale", "efficientnet_x_b0_gpu", "--alpha", "1.29", "--beta", "1.16", "--gamma", "1.07",
+                  "--phi", "0.326"],
+        "hardware": ["hardware", "--device", "cpu"],
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small convolutions on one thread: on a busy machine, a second thread waiting for its turn makes
+    each conv of a 32 x 32 input tens of times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory, one_thread):
+    """command -> (exit status, stdout) of each ``_json_commands`` run with --json."""
+    table = str(tmp_path_factory.mktemp("lut") / "t.sqlite")
+    results = {}
+    for key, argv in _json_commands(table).items():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = main([*argv, "--json"])
+        results[key] = status, out.getvalue()
+    return results
+
+
+def _strict(text: str):
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
+
+
+def _load(outputs, key):
+    status, text = outputs[key]
+    assert status == 0 and text.count("\n") == 1, text[-500:]
+    return _strict(text)
+
+
+def _dtype_spellings(value, where="") -> list[str]:
+    """Places in a JSON document that spell a dtype any other way than its canonical name."""
+    from gpuefficient.dtypes import CANONICAL
+
+    aliases = {"float", "float32", "float16", "half", "bfloat16", "float8", "float8_e4m3fn", "float8_e5m2"}
+    odd = lambda s: s.lower() in aliases or s.startswith("torch.")  # noqa: E731
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if odd(k):
+                found.append(f"{where}/{k} (key)")
+            if k.endswith("dtype") and isinstance(v, str) and v and v not in CANONICAL:
+                found.append(f"{where}/{k} = {v!r}")
+            found += _dtype_spellings(v, f"{where}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _dtype_spellings(v, f"{where}/{i}")
+    elif isinstance(value, str) and odd(value):
+        found.append(f"{where} = {value!r}")
+    return found
+
+
+def test_every_command_with_json_is_run():
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    with_json = {name for name, p in sub.choices.items() if any("--json" in a.option_strings for a in p._actions)}
+    assert with_json == {key.split()[0] for key in _json_commands("t.sqlite")}
+
+
+@pytest.mark.parametrize("key", list(_json_commands("t.sqlite")))
+def test_json_is_one_strict_document_with_canonical_dtypes(outputs, key):
+    assert _dtype_spellings(_load(outputs, key)) == []
+
+
+def test_cli_imports_nothing_heavy():
+    code = "import sys, gpuefficient.cli; print(sorted({'torch', 'timm', 'pandas', 'numpy'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_costs_json_and_table(outputs, capsys):
+    data = _load(outputs, "costs")
     assert {"model", "input_shape", "dtype", "flops", "macs", "params", "bytes", "intensity", "layers"} <= set(data)
-    assert data["input_shape"] == [2, 3, 64, 64] and data["dtype"] == "fp16"
-    assert data["macs"] * 2 == data["flops"] and data["params"] == 11_689_512
-    assert data["layers"][0]["name"] == "conv1" and data["layers"][0]["kind"] == "conv"
-
-
-def test_costs_table(capsys):
-    assert main(["costs", "resnet18", "--resolution", "32"]) == 0
+    assert data["input_shape"] == [2, 3, 32, 32] and data["dtype"] == "fp16"  # asked as "half"
+    assert data["macs"] * 2 == data["flops"] and data["params"] == 8_173_761
+    assert data["layers"][0]["name"] == "stem.conv" and data["layers"][0]["kind"] == "conv"
+    assert main(["costs", "genet_light", "--resolution", "32"]) == 0
     out = capsys.readouterr().out
     assert "GMACs" in out and "conv" in out and "bytes %" in out
 
 
-def test_hardware_json(capsys):
-    assert main(["hardware", "--json", "--device", "cpu"]) == 0
-    data = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
+def test_hardware_json(outputs):
+    data = _load(outputs, "hardware")
     names = [row["name"] for row in data["catalog"]]
     assert "H100 SXM" in names and data["detected"] == "generic CPU" and data["measured"] is None
+    assert data["catalog"][0]["tf32_tflops"] is None  # V100: no TF32; NaN in the catalog, null here
 
 
-def test_bad_model_and_dtype(capsys):
-    assert main(["costs", "resnet5"]) == 2
-    assert "model: got 'resnet5'" in capsys.readouterr().err
-    assert main(["costs", "resnet18", "--dtype", "int4"]) == 2
-    assert "dtype: got 'int4'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["costs", "resnet18", "--batch", "0"])
-    assert "got 0, expected a positive integer" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, message", [
+    (["costs", "genet_light", "--dtype", "int4"], "--dtype: got 'int4', expected one of ['fp32', 'fp16', 'bf16']"),
+    (["latency", "genet_light", "--dtype", "fp8"], "--dtype: got 'fp8'"),
+    (["lut", "build", "genet_light", "--dtype", "float64"], "--dtype: got 'float64'"),
+    (["latency", "genet_light", "--backend", "tvm"], "--backend: got 'tvm'"),
+    (["lut", "predict", "genet_light", "--backend", "compiled"], "(did you mean 'compile'?)"),
+    (["latency", "genet_light", "--device", "gpu"], "--device: got 'gpu'"),
+    (["hardware", "--device", "tpu:0"], "--device: got 'tpu:0'"),
+    (["costs", "genet_light", "--batch", "0"], "--batch: got 0, expected a positive integer"),
+])
+def test_bad_values_fail_fast_in_one_line(monkeypatch, capsys, argv, message):
+    import gpuefficient.device  # noqa: F401 - imports done, so the time below is the checks' own
+    import gpuefficient.measure.backends  # noqa: F401
+
+    def built(*_, **__):
+        raise AssertionError("a model was built before the arguments were checked")
+
+    monkeypatch.setattr(cli, "_model", built)
+    start = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - start < 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
 
 
-def test_rank_json_and_checkpoint(capsys, tmp_path):
+def test_rank_json_and_checkpoint(outputs, capsys, tmp_path):
     import torch
 
-    from gpuefficient.arch.models import create_model
+    from gpuefficient.arch import zoo
+    from gpuefficient.arch.builder import build
 
-    model = create_model("resnet18")
-    torch.nn.init.zeros_(model.layer4[1].conv2.weight[256:])  # half the filters: rank <= 256
-    torch.save(model.state_dict(), tmp_path / "r18.pt")
-    assert main(["rank", "resnet18", "--resolution", "64", "--weights", str(tmp_path / "r18.pt"), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["weights"].startswith("checkpoint") and len(data["stages"]) == 4
-    assert data["stages"][3]["rank99"] <= 256 < data["stages"][2]["max_rank"] + 1
-    assert main(["rank", "resnet18", "--weights", str(tmp_path / "missing.pt")]) == 2
+    random = _load(outputs, "rank")
+    assert random["weights"] == "random initialisation" and len(random["stages"]) == 4
+    layer = random["stages"][2]["layer"]  # a plain 96 x 96 x 3 x 3 conv
+    model = build(zoo.get("genet_light").spec)
+    torch.nn.init.zeros_(model.get_submodule(layer).weight[48:])  # half the filters: rank <= 48
+    torch.save(model.state_dict(), tmp_path / "light.pt")
+    assert main(["rank", "genet_light", "--resolution", "32", "--weights", str(tmp_path / "light.pt"), "--json"]) == 0
+    data = _strict(capsys.readouterr().out)
+    assert data["weights"].startswith("checkpoint") and data["stages"][2]["layer"] == layer
+    assert data["stages"][2]["rank99"] <= 48 < data["stages"][2]["max_rank"]
+    assert main(["rank", "genet_light", "--weights", str(tmp_path / "missing.pt")]) == 2
     assert "expected an existing checkpoint file" in capsys.readouterr().err
 
 
-def test_zoo_list_show_and_zoo_names_in_costs(capsys):
+def test_zoo_list_and_show(outputs, capsys):
+    entries = _load(outputs, "zoo list")
+    assert isinstance(entries, list) and {"genet_normal", "gpunet_0"} <= {e["name"] for e in entries}
+    assert all(set(e) == {"name", "source", "resolution"} for e in entries)
     assert main(["zoo", "list"]) == 0
     assert "genet_normal" in capsys.readouterr().out
-    assert main(["zoo", "show", "genet_light", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = _load(outputs, "zoo show")
     assert data["params"] == 8_173_761 and data["paper"]["params"] == 8.17e6 and data["resolution"] == 192
-    assert main(["costs", "genet_light", "--resolution", "64", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["params"] == 8_173_761
     assert main(["zoo", "show"]) == 2
     assert "expected a NAME" in capsys.readouterr().err
 
 
-def test_latency_json_and_bad_backend(capsys):
-    assert main(["latency", "resnet18", "--resolution", "32", "--device", "cpu", "--warmup", "1", "--repeats", "3",
-                 "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["repeats"] == 3 and len(data["times_s"]) == 3 and data["backend"] == "eager"
+def test_latency_json_and_unavailable_backend(outputs, capsys):
+    data = _load(outputs, "latency")
+    assert data["repeats"] == 2 and len(data["times_s"]) == 2 and data["backend"] == "eager"
+    assert data["dtype"] == "fp32"  # asked as "float32"
     assert data["throughput_per_s"] == pytest.approx(1e3 / data["median_ms"])
     assert data["max_rel_error_vs_eager"] == 0.0
-    assert main(["latency", "resnet18", "--backend", "tvm", "--device", "cpu"]) == 2
-    assert "backend: got 'tvm'" in capsys.readouterr().err
-    assert main(["latency", "resnet18", "--backend", "cudagraph", "--device", "cpu"]) == 2
+    assert main(["latency", "genet_light", "--backend", "cudagraph", "--device", "cpu"]) == 2
     assert "needs a CUDA device" in capsys.readouterr().err
 
 
-def test_lut_build_then_predict_hits_the_table(capsys, tmp_path):
-    table = str(tmp_path / "t.sqlite")
-    common = ["--table", table, "--resolution", "32", "--device", "cpu", "--warmup", "1", "--repeats", "3"]
-    assert main(["lut", "build", "genet_light", *common, "--json"]) == 0
-    built = json.loads(capsys.readouterr().out)
-    assert built["models"]["genet_light"]["measured_layer"] > 0 and built["entries"] > 0
-    assert main(["lut", "predict", "genet_light", *common, "--measure", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+def test_lut_build_then_predict_hits_the_table(outputs, capsys, tmp_path):
+    built = _load(outputs, "lut build")
+    assert built["dtype"] == built["context"]["dtype"] == "fp32"  # asked as "float32"
+    assert built["models"]["genet_light"]["measured_block"] > 0 and built["entries"] > 0
+    data = _load(outputs, "lut predict")
     assert data["entries"] == built["entries"]  # everything was in the table already
     info = data["models"]["genet_light"]
     assert info["predicted_block_ms"] == pytest.approx(sum(u["latency_ms"] for u in info["units_block"]))
-    assert info["measured_ms"] > 0 and "error_layer_pct" in info
-    assert main(["lut", "predict", "genet_light", "resnet18", *common]) == 2
+    assert info["measured_ms"] > 0 and "error_block_pct" in info and "units_layer" not in info
+    assert main(["lut", "predict", "genet_light", "resnet18", "--device", "cpu"]) == 2
     assert "expected exactly one" in capsys.readouterr().err
     (tmp_path / "bad.sqlite").write_text("not a database")
     assert main(["lut", "predict", "genet_light", "--table", str(tmp_path / "bad.sqlite"), "--device", "cpu"]) == 2
     assert "corrupt or not an SQLite file" in capsys.readouterr().err
 
 
-def test_scale_json_table_and_bad_coefficient(capsys):
-    assert main(["scale", "efficientnet_x_b0_gpu", "--alpha", "1.29", "--beta", "1.16", "--gamma", "1.07",
-                 "--phi", "0.326", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+def test_scale_json_table_and_bad_coefficient(outputs, capsys):
+    data = _load(outputs, "scale")
     assert data["resolution"] == 229 and data["depth"] == 23  # ceil(1.087 x repeats) per stage
     # X-B0's 7.58 M grow to 12.7 M: wider and deeper, and B0's SE width (the release narrows it for B1)
     assert 7.6e6 < data["params"] < 13e6 and data["multipliers"]["width"] == pytest.approx(1.05, abs=0.01)
@@ -109,3 +220,8 @@ def test_scale_json_table_and_bad_coefficient(capsys):
     assert "@256" in out and "GMACs" in out and "fused_mbconv" not in out
     assert main(["scale", "efficientnet_b0", "--alpha", "0.9", "--beta", "1.1", "--gamma", "1.1", "--phi", "1"]) == 2
     assert "alpha: got 0.9" in capsys.readouterr().err
+
+
+def test_help_exits_zero(capsys):
+    assert main(["--help"]) == 0
+    assert "latency" in capsys.readouterr().out
