@@ -9,7 +9,7 @@ import math
 import numbers
 from typing import Any, Iterable
 
-__all__ = ["integer", "number", "shape", "one_of", "flag"]
+__all__ = ["integer", "number", "shape", "one_of", "flag", "model_input"]
 
 
 def integer(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
@@ -69,3 +69,23 @@ def flag(name: str, value: Any, allow_none: bool = False) -> bool | None:
         expected = "None (auto), True or False" if allow_none else "True or False"
         raise ValueError(f"{name}: got {value!r}, expected {expected}")
     return value
+
+
+def model_input(name: str, model: Any, value: Any) -> tuple[int, ...]:
+    """An input shape that fits ``model``'s first layer: a batched (N, C, H, W) for a 2-D conv with its
+    ``in_channels``, (N, ..., in_features) for a linear layer. The first Conv/Linear in module order is
+    taken as the input layer (true of the CNNs here); a model without one is only checked as a shape."""
+    from torch import nn
+
+    sizes = shape(name, value)
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))), None)
+    if isinstance(first, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        rank = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(first)]
+        if len(sizes) != rank or sizes[1] != first.in_channels:
+            layout = {3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}[rank]
+            raise ValueError(f"{name}: got {sizes}, expected a batched {layout} input with C = {first.in_channels} "
+                             f"(the first layer of {type(model).__name__} is {first})")
+    elif isinstance(first, nn.Linear) and (len(sizes) < 2 or sizes[-1] != first.in_features):
+        raise ValueError(f"{name}: got {sizes}, expected a batched (N, ..., {first.in_features}) input (the first "
+                         f"layer of {type(model).__name__} is {first})")
+    return sizes

@@ -285,7 +285,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224),
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: got {type(model).__name__}, expected a torch.nn.Module")
-    input_shape = checks.shape("input_shape", input_shape)
+    input_shape = checks.model_input("input_shape", model, input_shape)
     if len(input_shape) < 2:
         raise ValueError(f"input_shape: got {input_shape!r}, expected a batch dimension first, like (1, 3, 224, 224)")
     dtype = dtypes.to_torch(dtype)
@@ -307,6 +307,9 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224),
     try:
         with torch.no_grad(), recorder:
             functional_call(model, state, (x,))
+    except RuntimeError as err:  # a shape the model cannot run (too small an input, a mismatch deeper in)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ValueError(f"input_shape: got {input_shape}, which {type(model).__name__} cannot run ({first})") from err
     finally:
         for h in handles:
             h.remove()

@@ -37,6 +37,10 @@ def kernel_matrices(weight: torch.Tensor, groups: int = 1) -> list[torch.Tensor]
         shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
         raise ValueError(f"weight: got {shape}, expected a 4-d conv kernel (c_out, c_in/groups, k, k) or a 2-d matrix")
     w = weight.detach().to(torch.float64).cpu()
+    if not torch.isfinite(w).all():
+        bad = int((~torch.isfinite(w)).sum())
+        raise ValueError(f"weight: got {bad} NaN or infinite value(s) in a {tuple(w.shape)} kernel, expected finite "
+                         "weights (a diverged training run or a corrupt checkpoint)")
     if w.dim() == 2:
         return [w]
     c_out = w.shape[0]
@@ -114,7 +118,10 @@ class Spectrum:
 
 def spectrum(weight: torch.Tensor, groups: int = 1, name: str = "") -> Spectrum:
     """The normalised spectrum of a conv/linear weight."""
-    s = singular_values(weight, groups)
+    try:
+        s = singular_values(weight, groups)
+    except ValueError as err:
+        raise (ValueError(f"{name}: {err}") if name else err) from None
     if not s.size or s[0] == 0:
         raise ValueError(f"weight {name or ''}: all singular values are zero (an all-zero kernel has no spectrum)")
     return Spectrum(name, tuple(weight.shape), groups, s / s[0])
@@ -166,10 +173,19 @@ def stage_convs(model: nn.Module, input_shape=(1, 3, 224, 224)) -> list[list[str
         if first:
             first = False
             continue
+        stride = convs[row.name].stride
+        if max(stride) > 1 and tuple(row.output_shape[2:]) == tuple(row.input_shape[2:]):
+            raise ValueError(f"input_shape: got {tuple(input_shape)}, at which the feature map is already "
+                             f"{'x'.join(map(str, row.input_shape[2:]))} when {row.name} downsamples again: stages "
+                             "(runs of one resolution) cannot be told apart; use a larger input (e.g. 224)")
         names = stages.setdefault(tuple(row.output_shape[2:]), [])
         if row.name not in names:
             names.append(row.name)
-    return [names for names in stages.values() if any(convs[n].kernel_size[0] > 1 for n in names)]
+    found = [names for names in stages.values() if any(convs[n].kernel_size[0] > 1 for n in names)]
+    if not found:
+        raise ValueError(f"model: {type(model).__name__} has no spatial (k > 1) convolution after its first one: "
+                         "no stage to analyse (GENet's analysis is for CNNs, not for patch-embedding transformers)")
+    return found
 
 
 def stage_spectra(model: nn.Module, input_shape=(1, 3, 224, 224), every_conv: bool = False) -> list[dict[str, Any]]:

@@ -44,30 +44,39 @@ class Roofline:
 
     def attainable(self, intensity):
         """Best FLOP/s any kernel of this intensity can reach (works on arrays)."""
-        return np.minimum(self.peak_flops, np.asarray(intensity, dtype=float) * self.bandwidth)
+        return np.minimum(self.peak_flops, _amounts("intensity", intensity) * self.bandwidth)
 
     def bound(self, intensity) -> str:
-        return "compute" if intensity >= self.ridge_point else "memory"
+        """"compute" at or right of the ridge point, "memory" left of it."""
+        return "compute" if float(_amounts("intensity", intensity)) >= self.ridge_point else "memory"
 
     def time(self, flops, nbytes):
         """Lower bound on execution time: max(compute time, memory time)."""
-        return np.maximum(np.asarray(flops, dtype=float) / self.peak_flops,
-                          np.asarray(nbytes, dtype=float) / self.bandwidth)
+        return np.maximum(_amounts("flops", flops) / self.peak_flops, _amounts("nbytes", nbytes) / self.bandwidth)
+
+
+def _amounts(name: str, values) -> np.ndarray:
+    """``values`` as a float array of finite amounts >= 0 (work, bytes, intensity): a negative or NaN
+    amount would give a time or a rate that looks like a result."""
+    array = np.asarray(values, dtype=float)
+    bad = array[~(np.isfinite(array) & (array >= 0))]
+    if bad.size:
+        raise ValueError(f"{name}: got {float(bad.flat[0])!r}, expected finite amounts >= 0")
+    return array
 
 
 def latency_model(flops: float, ideal_rate: float, efficiency: float) -> float:
     """EfficientNet-X Eq. 1: latency = W / (C_ideal x E), in seconds."""
-    if not 0 < efficiency <= 1:
-        raise ValueError(f"efficiency: got {efficiency!r}, expected 0 < E <= 1")
-    if ideal_rate <= 0:
-        raise ValueError(f"ideal_rate: got {ideal_rate!r}, expected a positive FLOP/s")
+    checks.number("flops", flops, 0)
+    checks.number("ideal_rate", ideal_rate, 0, low_open=True)
+    checks.number("efficiency", efficiency, 0, 1, low_open=True)
     return flops / (ideal_rate * efficiency)
 
 
 def execution_efficiency(flops: float, intensity: float, latency_s: float, roofline: Roofline) -> float:
     """E = achieved rate / roofline rate at the model's intensity (EfficientNet-X, Table 3's E)."""
-    if latency_s <= 0:
-        raise ValueError(f"latency_s: got {latency_s!r}, expected a positive time in seconds")
+    checks.number("flops", flops, 0)
+    checks.number("latency_s", latency_s, 0, low_open=True)
     return (flops / latency_s) / float(roofline.attainable(intensity))
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from gpuefficient import checks
 from gpuefficient.arch.spec import NetworkSpec, SpecError
 
-__all__ = ["round_filters", "round_repeats", "scale_spec", "multipliers", "phi_for_resolution", "compound_scale",
+__all__ = ["round_filters", "round_repeats", "scale_spec", "MAX_MULTIPLIER", "multipliers", "phi_for_resolution", "compound_scale",
            "flops_growth"]
 
 
@@ -67,11 +67,21 @@ def scale_spec(spec: NetworkSpec, width: float, depth: float, resolution: int, d
         f"{spec.name} scaled by width {width:g}, depth {depth:g}, resolution {resolution}")
 
 
+#: The largest depth, width or resolution multiplier compound scaling builds (EfficientNet-X-B7: 5.46x depth).
+MAX_MULTIPLIER = 16.0
+
+
 def multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
     """Eq. 5: (depth, width, resolution) multipliers alpha^phi, beta^phi, gamma^phi; each base must be >= 1."""
     for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         checks.number(name, value, 1)
     checks.number("phi", phi, 0)
+    largest = max(alpha, beta, gamma)
+    if largest > 1 and phi * math.log(largest) > math.log(MAX_MULTIPLIER):
+        limit = math.log(MAX_MULTIPLIER) / math.log(largest)
+        raise ValueError(f"phi: got {phi!r}, which multiplies a dimension by {largest:g}^{phi:g}; expected phi <= "
+                         f"{limit:.3g} for these bases (multipliers up to {MAX_MULTIPLIER:g}x, already past "
+                         "EfficientNet-X-B7's 5.5x depth: anything larger cannot be built on one machine)")
     return alpha ** phi, beta ** phi, gamma ** phi
 
 

@@ -153,6 +153,10 @@ _SCHEMA = (f"CREATE TABLE IF NOT EXISTS latency ({', '.join(f'{n} {t} NOT NULL' 
            f"PRIMARY KEY ({', '.join(_KEY)}))")
 
 
+_MAX_UNIT_S = 3600.0  # one unit of a network taking an hour is not a latency but a corrupted entry
+_PLAUSIBLE = f"median_s > 0 AND median_s < {_MAX_UNIT_S} AND trimmed_mean_s > 0 AND iqr_s >= 0"
+
+
 def _store_problem(conn: sqlite3.Connection) -> str | None:
     """Why the open file cannot be used as a latency table, or None (intact, and empty or ours)."""
     if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
@@ -161,7 +165,18 @@ def _store_problem(conn: sqlite3.Connection) -> str | None:
     if tables and tables != {"latency"}:
         return f"not a latency table (tables {sorted(tables)})"
     columns = tuple((r[1], r[2]) for r in conn.execute("PRAGMA table_info(latency)"))
-    return None if not tables or columns == _COLUMNS else f"schema mismatch (columns {[c for c, _ in columns]})"
+    if tables and columns != _COLUMNS:
+        return f"schema mismatch (columns {[c for c, _ in columns]})"
+    if not tables:
+        return None
+    bad = conn.execute(f"SELECT key_config, input_shape, backend, median_s, iqr_s FROM latency WHERE NOT "
+                       f"({_PLAUSIBLE})").fetchall()
+    if bad:
+        shown = "; ".join(f"{k[:60]!r} @ {shape} ({backend}): median {median!r} s, IQR {iqr!r} s"
+                          for k, shape, backend, median, iqr in bad[:3])
+        return (f"{len(bad)} entr{'y has' if len(bad) == 1 else 'ies have'} implausible latencies (expected "
+                f"0 < median < {_MAX_UNIT_S:g} s and IQR >= 0), e.g. {shown}")
+    return None
 
 
 def _open_store(path: Path) -> sqlite3.Connection:
@@ -232,8 +247,12 @@ class LatencyTable:
 
     def lookup(self, unit: Unit) -> float | None:
         """The stored median latency (s) of ``unit`` in this context, or None when not measured yet."""
-        row = self._conn.execute(f"SELECT median_s FROM latency WHERE {' AND '.join(f'{k} = ?' for k in _KEY)}",
-                                 self.key(unit)).fetchone()
+        row = self._conn.execute(f"SELECT median_s, {_PLAUSIBLE} FROM latency WHERE "
+                                 f"{' AND '.join(f'{k} = ?' for k in _KEY)}", self.key(unit)).fetchone()
+        if row is not None and not row[1]:
+            raise LUTError(f"latency table {self.path}: the entry of {unit.name} ({unit.key_config[:60]!r} @ "
+                           f"{'x'.join(map(str, unit.input_shape))}) holds an implausible median of {row[0]!r} s; "
+                           "delete the file (its entries are lost) and fill it again")
         return None if row is None else row[0]
 
     def fill(self, units_: Iterable[Unit]) -> int:
@@ -264,6 +283,9 @@ class LatencyTable:
         result = self.timer(module, x)
         if not isinstance(result, Measurement):
             raise TypeError(f"timer: returned {type(result).__name__} for {unit.name}, expected a Measurement")
+        if not (0 < result.median < _MAX_UNIT_S and all(math.isfinite(t) for t in result.times_s)):
+            raise ValueError(f"timer: returned a median of {result.median!r} s for {unit.name}, expected a finite "
+                             f"latency between 0 and {_MAX_UNIT_S:g} s (nothing was stored)")
         return result
 
     def measure_network(self, model: nn.Module, input_shape: Sequence[int]) -> Measurement:

@@ -399,7 +399,7 @@ def measure_model(model: torch.nn.Module, input_shape, *, dtype: str | torch.dty
     under ``torch.inference_mode()``. On CUDA cuDNN autotuning is on by default (fixed shapes, as
     deployed inference runs them): the warm-up pays for the tuning, the samples do not.
     """
-    shape = checks.shape("input_shape", input_shape)
+    shape = checks.model_input("input_shape", model, input_shape)
     tdtype = dtypes.to_torch(dtype)
     dev = resolve_device(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -1,0 +1,108 @@
+"""Bad input gets one clear error naming the value and what was expected; nothing silently wrong.
+
+One table of (call, exception, message fragment) over the package's API; the command line has
+its own table in test_cli.py. Each case is a mistake a new user makes.
+"""
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gpuefficient.analysis import costs, rank, roofline
+from gpuefficient.arch import scaling
+from gpuefficient.arch.blocks import ConvBnAct
+from gpuefficient.measure import lut, timer
+
+ROOF = roofline.Roofline(1e12, 1e11)
+
+
+def small_cnn():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.Flatten(1))
+
+
+def strided_cnn():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), *(nn.Conv2d(4, 4, 3, stride=2, padding=1) for _ in range(2)))
+
+
+CASES = [
+    # roofline and the EfficientNet-X latency model: negative or NaN work is not a time
+    (lambda: ROOF.time(-1e9, 1.0), ValueError, "flops: got -1000000000.0, expected finite amounts >= 0"),
+    (lambda: ROOF.time(1.0, float("nan")), ValueError, "nbytes: got nan"),
+    (lambda: ROOF.attainable(-3.0), ValueError, "intensity: got -3.0"),
+    (lambda: roofline.latency_model(float("nan"), 1e12, 0.5), ValueError, "flops: got nan"),
+    (lambda: roofline.latency_model(-1e9, 1e12, 0.5), ValueError, "flops: got -1000000000.0"),
+    (lambda: roofline.latency_model(1e9, 0, 0.5), ValueError, "ideal_rate: got 0"),
+    (lambda: roofline.latency_model(1e9, 1e12, 1.5), ValueError, "efficiency: got 1.5"),
+    (lambda: roofline.execution_efficiency(1e9, 10, 0.0, ROOF), ValueError, "latency_s: got 0.0"),
+    (lambda: roofline.Roofline(float("inf"), 1e11), ValueError, "peak_flops: got inf"),
+    # shapes that do not fit the model: named with what the first layer expects
+    (lambda: costs.analyze(small_cnn(), (1, 3, 224)), ValueError, "expected a batched (N, C, H, W) input with C = 3"),
+    (lambda: costs.analyze(small_cnn(), (1, 4, 32, 32)), ValueError, "got (1, 4, 32, 32), expected a batched"),
+    (lambda: costs.analyze(small_cnn(), (3, 32, 32)), ValueError, "got (3, 32, 32), expected a batched (N, C, H, W)"),
+    (lambda: costs.analyze(small_cnn(), (1, 3, 8, 8, 8)), ValueError, "got (1, 3, 8, 8, 8)"),
+    (lambda: costs.analyze(small_cnn(), (1, 3, 0, 8)), ValueError, "input_shape: got (1, 3, 0, 8)"),
+    (lambda: costs.analyze(small_cnn(), "1x3x8x8"), ValueError, "input_shape: got '1x3x8x8'"),
+    (lambda: costs.analyze(small_cnn(), (1, 3, 8, 8), "int4"), ValueError, "dtype: got 'int4'"),
+    (lambda: costs.analyze("resnet18", (1, 3, 8, 8)), TypeError, "model: got str"),
+    (lambda: timer.measure_model(small_cnn(), (1, 3, 32), device="cpu"), ValueError, "input_shape: got (1, 3, 32)"),
+    (lambda: timer.measure_model(small_cnn(), (1, 3, 8, 8), dtype="fp64", device="cpu"), ValueError,
+     "dtype: got 'fp64'"),
+    (lambda: timer.random_input((2, -1)), ValueError, "shape: got (2, -1)"),
+    (lambda: timer.measure(lambda: None, device="tpu"), ValueError, "device: got 'tpu'"),
+    (lambda: timer.measure(lambda: None, device="cpu", repeats=0), ValueError, "repeats: got 0"),
+    (lambda: timer.measure(lambda: None, device="cpu", inner=2, flush_cache=True), ValueError,
+     "inner: got 2 with flush_cache=True"),
+    (lambda: timer.Task(memory_format="nhwc"), ValueError, "memory_format: got 'nhwc'"),
+    (lambda: timer.Task(dtype="float64"), ValueError, "dtype: got 'float64'"),
+    # compound scaling: phi bounded by what can be built (it hung at phi 25 and overflowed at 1e6)
+    (lambda: scaling.multipliers(1.29, 1.16, 1.07, 25), ValueError, "phi: got 25, which multiplies"),
+    (lambda: scaling.multipliers(1.29, 1.16, 1.07, 1e6), ValueError, "expected phi <= 10.9"),
+    (lambda: scaling.multipliers(1.29, 1.16, 1.07, float("nan")), ValueError, "phi: got nan"),
+    (lambda: scaling.multipliers(0.9, 1.16, 1.07, 1), ValueError, "alpha: got 0.9"),
+    (lambda: scaling.round_filters(32, 1.0, divisor=0), ValueError, "divisor: got 0"),
+    # rank: refuse what the method cannot analyse
+    (lambda: rank.stage_convs(strided_cnn(), (1, 3, 2, 2)), ValueError, "input_shape: got (1, 3, 2, 2), at which"),
+    (lambda: costs.analyze(small_cnn(), (1, 3, 2, 2)), ValueError, "which Sequential cannot run (Calculated padded"),
+    (lambda: rank.spectrum(torch.full((4, 3, 3, 3), float("nan")), name="conv"), ValueError,
+     "conv: weight: got 108 NaN or infinite value(s)"),
+    (lambda: rank.stage_convs(nn.Sequential(nn.Conv2d(3, 4, 16, 16), nn.Flatten(1)), (1, 3, 32, 32)), ValueError,
+     "has no spatial (k > 1) convolution after its first one"),
+]
+
+
+@pytest.mark.parametrize("call, error, fragment", CASES, ids=[c[2][:40] for c in CASES])
+def test_bad_input_gets_one_clear_error(call, error, fragment):
+    with pytest.raises(error) as caught:
+        call()
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_numpy_integers_are_accepted_as_sizes():
+    report = costs.analyze(small_cnn(), tuple(np.int64(s) for s in (1, 3, 8, 8)))
+    assert report.input_shape == (1, 3, 8, 8) and all(type(s) is int for s in report.input_shape)
+
+
+def test_a_table_with_edited_negative_latencies_is_refused_by_key(tmp_path):
+    path = tmp_path / "t.sqlite"
+    model = nn.Sequential(ConvBnAct(3, 8, 3)).eval()
+    with lut.LatencyTable(path, device="cpu", warmup=0, repeats=2) as table:
+        assert table.predict(model, (1, 3, 8, 8)).total_s > 0
+        conn = sqlite3.connect(path)
+        conn.execute("UPDATE latency SET median_s = -3.6 WHERE key_config LIKE '%Conv2d%'")
+        conn.commit()
+        conn.close()
+        with pytest.raises(lut.LUTError, match=r"holds an implausible median of -3.6 s"):
+            table.predict(model, (1, 3, 8, 8))  # read while open: refused, not summed
+    with pytest.raises(lut.LUTError, match=r"1 entry has implausible latencies .*Conv2d.*median -3.6 s"):
+        lut.LatencyTable(path, device="cpu")
+
+
+def test_a_timer_that_returns_junk_stores_nothing(tmp_path):
+    junk = timer.Measurement(timer.Task(), (math.inf, 1.0, -1.0), 0, "cpu", "fake")
+    with lut.LatencyTable(tmp_path / "t.sqlite", device="cpu", timer=lambda m, x: junk) as table:
+        with pytest.raises(ValueError, match="timer: returned a median of 1.0 s for 0, expected a finite"):
+            table.fill(lut.units(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 3, 8, 8)))
+        assert len(table) == 0
