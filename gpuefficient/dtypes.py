@@ -8,7 +8,11 @@ mode, not a storage type.
 """
 from __future__ import annotations
 
-import torch
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CANONICAL", "MODEL_DTYPES", "name", "to_torch", "element_size"]
 
@@ -24,21 +28,28 @@ _ALIASES = {
     "fp8": "fp8", "float8": "fp8", "float8_e4m3fn": "fp8", "float8_e5m2": "fp8",
     "int8": "int8",
 }
-_FROM_TORCH = {
-    getattr(torch, attr): key
-    for attr, key in (("float32", "fp32"), ("float16", "fp16"), ("bfloat16", "bf16"), ("int8", "int8"),
-                      ("float8_e4m3fn", "fp8"), ("float8_e5m2", "fp8"))
-    if hasattr(torch, attr)
-}
-_TO_TORCH = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
-             "int8": torch.int8, **({"fp8": torch.float8_e4m3fn} if hasattr(torch, "float8_e4m3fn") else {})}
+
+
+@lru_cache(maxsize=None)
+def _torch_tables() -> tuple[dict, dict]:
+    """(torch dtype -> name, name -> torch dtype), built on first use: checking a name needs no torch,
+    so the command line can refuse a bad --dtype before paying for importing it."""
+    import torch
+
+    from_torch = {getattr(torch, attr): key for attr, key in (
+        ("float32", "fp32"), ("float16", "fp16"), ("bfloat16", "bf16"), ("int8", "int8"),
+        ("float8_e4m3fn", "fp8"), ("float8_e5m2", "fp8")) if hasattr(torch, attr)}
+    to_torch_ = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
+                 "int8": torch.int8, **({"fp8": torch.float8_e4m3fn} if hasattr(torch, "float8_e4m3fn") else {})}
+    return from_torch, to_torch_
 
 
 def name(dtype: str | torch.dtype) -> str:
     """The canonical name of a dtype given by any accepted spelling or as a torch dtype."""
-    if isinstance(dtype, torch.dtype) and dtype in _FROM_TORCH:
-        return _FROM_TORCH[dtype]
-    if isinstance(dtype, str):
+    if not isinstance(dtype, str) and type(dtype).__name__ == "dtype" and type(dtype).__module__ == "torch":
+        if dtype in _torch_tables()[0]:
+            return _torch_tables()[0][dtype]
+    elif isinstance(dtype, str):
         key = _ALIASES.get(dtype.lower().removeprefix("torch."))
         if key:
             return key
@@ -51,9 +62,9 @@ def to_torch(dtype: str | torch.dtype, allowed: tuple[str, ...] = MODEL_DTYPES) 
     key = name(dtype)
     if key not in allowed:
         raise ValueError(f"dtype: got {dtype!r}, expected one of {list(allowed)}")
-    return _TO_TORCH[key]
+    return _torch_tables()[1][key]
 
 
 def element_size(dtype: str | torch.dtype) -> int:
     """Bytes per element of ``dtype`` (tf32 is stored as fp32: 4)."""
-    return _TO_TORCH[name(dtype)].itemsize
+    return _torch_tables()[1][name(dtype)].itemsize
