@@ -2,8 +2,21 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, BLBlock, ConvBnAct, DWBlock, FusedMBConv, MBConv, SpaceToDepthConv, SqueezeExcite, XXBlock, make_activation, make_block)
+from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, OPTIONAL_FIELDS, BlockType, BottleneckBlock, ConvBnAct,
+                                      FusedMBConv, MBConv, SpaceToDepthConv, SqueezeExcite, XXBlock, make_activation,
+                                      make_block)
 from gpuefficient.arch.builder import build
+from gpuefficient.arch.spec import StageSpec
+
+
+def bl(in_ch, out_ch, kernel, stride, ratio, activation="relu"):
+    """GENet's BL block: the full-KxK bottleneck."""
+    return BottleneckBlock(in_ch, out_ch, kernel, stride, ratio, activation, depthwise=False)
+
+
+def dw(in_ch, out_ch, kernel, stride, ratio, activation="relu"):
+    """GENet's DW block: the depthwise one."""
+    return BottleneckBlock(in_ch, out_ch, kernel, stride, ratio, activation, depthwise=True)
 
 
 def n_params(module: nn.Module) -> int:
@@ -53,16 +66,16 @@ def test_inverted_residuals_skip_only_at_stride_1_and_equal_width():
 def test_genet_blocks_are_always_residual_with_projection_when_shape_changes():
     assert isinstance(XXBlock(16, 16, 3, 1).shortcut, nn.Identity)
     assert isinstance(XXBlock(16, 32, 3, 1).shortcut.conv, nn.Conv2d)  # width changes: projection
-    proj = DWBlock(16, 16, 3, 2, 3.0).shortcut  # stride changes: strided 1x1 conv-BN, no activation
+    proj = dw(16, 16, 3, 2, 3.0).shortcut  # stride changes: strided 1x1 conv-BN, no activation
     assert proj.conv.stride == (2, 2) and proj.conv.kernel_size == (1, 1) and isinstance(proj.act, nn.Identity)
     # the activation follows the addition: a zero branch leaves act(x), not x
     x = torch.randn(1, 16, 8, 8)
     assert torch.allclose(zero_last_bn(XXBlock(16, 16, 3, 1))(x), torch.relu(x))
-    assert torch.allclose(zero_last_bn(BLBlock(16, 16, 3, 1, 0.5, "hardswish"))(x), nn.functional.hardswish(x))
+    assert torch.allclose(zero_last_bn(bl(16, 16, 3, 1, 0.5, "hardswish"))(x), nn.functional.hardswish(x))
 
 
 def test_genet_last_branch_conv_has_no_activation_and_downsampling_is_at_first_k_gt_1_conv():
-    for block in (BLBlock(16, 32, 3, 2, 0.25), DWBlock(16, 32, 3, 2, 3.0), XXBlock(16, 32, 3, 2)):
+    for block in (bl(16, 32, 3, 2, 0.25), dw(16, 32, 3, 2, 3.0), XXBlock(16, 32, 3, 2)):
         convs = [layer.conv for layer in block.branch]
         strides = [conv.stride[0] for conv in convs]
         first_spatial = next(i for i, conv in enumerate(convs) if conv.kernel_size[0] > 1)
@@ -77,10 +90,10 @@ def test_parameter_counts_match_hand_formulas():
     assert n_params(XXBlock(c_in, c_out, k, 1)) == (c_in * c_out * k * k + bn(c_out)
                                                    + c_out * c_out * k * k + bn(c_out) + projection)
     mid = 8  # 0.25 x 32
-    assert n_params(BLBlock(c_in, c_out, k, 1, 0.25)) == (c_in * mid + bn(mid) + mid * mid * k * k + bn(mid)
+    assert n_params(bl(c_in, c_out, k, 1, 0.25)) == (c_in * mid + bn(mid) + mid * mid * k * k + bn(mid)
                                                          + mid * c_out + bn(c_out) + projection)
     mid = 96  # 3 x 32
-    assert n_params(DWBlock(c_in, c_out, k, 1, 3.0)) == (c_in * mid + bn(mid) + mid * k * k + bn(mid)
+    assert n_params(dw(c_in, c_out, k, 1, 3.0)) == (c_in * mid + bn(mid) + mid * k * k + bn(mid)
                                                         + mid * c_out + bn(c_out) + projection)
     mid, se = 64, 4  # 4 x 16 expanded; SE width int(16 x 0.25) from the input channels
     assert n_params(MBConv(c_in, c_out, k, 1, 4.0, 0.25)) == (c_in * mid + bn(mid) + mid * k * k + bn(mid)
@@ -107,9 +120,20 @@ def test_squeeze_excite_width_from_input_channels_and_gate():
 
 
 def test_genet_ratios_are_relative_to_output_width():
-    assert BLBlock(128, 256, 3, 1, 0.25).branch[1].conv.in_channels == 64
-    dw = DWBlock(64, 128, 3, 1, 3.0).branch[1].conv
-    assert dw.in_channels == dw.out_channels == dw.groups == 384
+    assert bl(128, 256, 3, 1, 0.25).branch[1].conv.in_channels == 64
+    depthwise = dw(64, 128, 3, 1, 3.0).branch[1].conv
+    assert depthwise.in_channels == depthwise.out_channels == depthwise.groups == 384
+
+
+def test_bl_and_dw_differ_only_in_the_depthwise_flag():
+    full, depthwise = bl(16, 32, 3, 2, 2.0), dw(16, 32, 3, 2, 2.0)
+    assert type(full) is type(depthwise) is BottleneckBlock and not full.depthwise and depthwise.depthwise
+    assert full.branch[1].conv.groups == 1 and depthwise.branch[1].conv.groups == 64
+    for a, b in zip(full.modules(), depthwise.modules()):  # same layers, same shapes but the middle conv's
+        assert type(a) is type(b)
+    assert not make_block("bl", 16, 32, 3, 2, 0.25).depthwise and make_block("dw", 16, 32, 3, 2, 3.0).depthwise
+    with pytest.raises(ValueError, match="depthwise: got 1, expected True or False"):
+        BottleneckBlock(16, 32, 3, 1, 1.0, depthwise=1)
 
 
 def test_mbconv_expansion_is_relative_to_input_channels():
@@ -153,7 +177,8 @@ def test_every_block_type_in_one_network():
     assert out.shape == (2, 3) and torch.isfinite(out).all()
     assert model.forward_features(torch.randn(1, 3, 64, 64)).shape == (1, 64, 4, 4)
     assert [type(stage[0]).__name__ for stage in model.stages] == [
-        "SpaceToDepthConv", "ConvBnAct", "XXBlock", "FusedMBConv", "MBConv", "BLBlock", "DWBlock"]
+        "SpaceToDepthConv", "ConvBnAct", "XXBlock", "FusedMBConv", "MBConv", "BottleneckBlock", "BottleneckBlock"]
+    assert [model.stages[i][0].depthwise for i in (5, 6)] == [False, True]
     assert model.stages[4][0].branch[1].conv.stride == (2, 2) and model.stages[4][1].branch[1].conv.stride == (1, 1)
     torch.manual_seed(0)
     assert torch.equal(build(spec).eval()(torch.zeros(1, 3, 64, 64)), model(torch.zeros(1, 3, 64, 64)))
@@ -204,6 +229,43 @@ def test_activation_registry():
     assert {"relu", "relu6", "silu", "swish", "hardswish", "gelu", "sigmoid", "prelu", "identity"} <= set(ACTIVATIONS)
     assert make_activation("prelu", 12).weight.shape == (12,)
     assert isinstance(make_activation("swish", 4), nn.SiLU)
+
+
+def test_block_registry_is_a_contract_on_stage_fields():
+    """Every entry names the StageSpec fields it takes; its factory accepts exactly those by keyword."""
+    import dataclasses
+    import inspect
+
+    defaults = {f.name: f.default for f in dataclasses.fields(StageSpec)}
+    for name, entry in BLOCKS.items():
+        assert isinstance(entry, BlockType) and entry.name == name
+        assert {"kernel", "stride", "activation"} <= set(entry.takes) <= set(defaults)
+        params = inspect.signature(entry.factory).parameters
+        assert {"in_ch", "out_ch", *entry.takes} <= set(params), name
+        assert bool(entry.expansion_meaning) == ("expansion" in entry.takes)
+    # a stage whose block does not take a field keeps StageSpec's default for it
+    assert {field: default for field, (default, _) in OPTIONAL_FIELDS.items()} == {
+        field: defaults[field] for field in OPTIONAL_FIELDS}
+    from gpuefficient.arch import blocks
+
+    assert blocks.PADDED_BLOCKS == ("conv", "mbconv", "fused_mbconv", "space_to_depth")
+    assert blocks.SE_BLOCKS == ("mbconv", "fused_mbconv")
+    assert sorted(blocks.EXPANSION_MEANING) == ["bl", "dw", "fused_mbconv", "mbconv"]
+    with pytest.raises(ValueError, match="takes: got"):
+        BlockType("bad", ConvBnAct, ("kernel", "stride", "activation", "groups"))
+
+
+def test_make_block_rejects_fields_the_block_does_not_take():
+    with pytest.raises(ValueError, match="expansion: got 4.0, xx blocks have no expansion"):
+        make_block("xx", 8, 8, 3, 1, expansion=4.0)
+    with pytest.raises(ValueError, match="se_ratio: got 0.25, bl blocks have no squeeze-excite"):
+        make_block("bl", 8, 8, 3, 1, expansion=0.5, se_ratio=0.25)
+    with pytest.raises(ValueError, match=r"kernel: got 3, expected kernel == stride \(2\) for space_to_depth"):
+        make_block("space_to_depth", 8, 32, 3, 2)
+    with pytest.raises(TypeError, match="groups: not a field conv blocks take"):
+        BLOCKS["conv"].build(8, 8, kernel=3, stride=1, activation="relu", groups=8)
+    conv = BLOCKS["conv"].build(8, 16, kernel=3, stride=2, activation="relu", expansion=1.0, se_ratio=0.0)
+    assert isinstance(conv, ConvBnAct) and conv.conv.stride == (2, 2) and conv.conv.out_channels == 16
 
 
 def test_bad_block_and_activation_names():

@@ -18,6 +18,22 @@ def tiny(**stage_changes) -> dict:
             "resolution": 64, "source": "test"}
 
 
+def test_shared_tiny_spec_round_trips(tiny_spec):
+    assert NetworkSpec.from_dict(tiny_spec.to_dict()) == tiny_spec == NetworkSpec.from_yaml(tiny_spec.to_yaml())
+    assert tiny_spec.total_stride == 4 and tiny_spec.resolution % tiny_spec.resolution_step == 0
+
+
+def test_integer_fields_take_numpy_integers_and_store_ints():
+    import numpy as np
+
+    stage = StageSpec("mbconv", np.int64(2), np.int32(24), stride=np.int64(2), kernel=np.int64(5), expansion=4.0)
+    assert (stage.depth, stage.out_channels, stage.stride, stage.kernel) == (2, 24, 2, 5)
+    assert all(type(v) is int for v in (stage.depth, stage.out_channels, stage.stride, stage.kernel))
+    spec = NetworkSpec("n", StemSpec(np.int64(8)), (stage,), resolution=np.int64(64))
+    assert type(spec.resolution) is int and type(spec.stem.out_channels) is int
+    assert NetworkSpec.from_yaml(spec.to_yaml()) == spec  # plain ints: YAML and JSON can write them
+
+
 def test_from_dict_to_dict_and_yaml_round_trip(tmp_path):
     spec = NetworkSpec.from_dict(tiny())
     assert isinstance(spec.stages[1], StageSpec) and spec.stages[1].expansion == 4
@@ -151,7 +167,9 @@ def x_like(**first_changes) -> dict:
 def test_space_to_depth_stages_build_as_the_efficientnet_x_release():
     spec = NetworkSpec.from_dict(x_like())
     assert spec.total_stride == 4 and spec.stages[0].block_kernel == 2 and spec.stages[0].effective_stride == 2
+    assert spec.stages[0].output_channels == 64 and spec.stages[1].output_channels == 24  # 4 x 16 after the 2x2 conv
     model = build(spec).eval()
+    assert model.stages[0][-1].branch[-1].conv.out_channels == 64 and model.head.conv.conv.in_channels == 24
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
     assert model.forward_features(torch.randn(1, 3, 64, 64)).shape == (1, 24, 16, 16)
     assert model.stages[1][0].branch[0].conv.in_channels == 64 and model.stages[1][0].branch[0].conv.out_channels == 96

@@ -1,20 +1,25 @@
 """Building blocks of the papers' networks (EfficientNet-X, GPUNet, GENet) as ``nn.Module``s.
 
-Each block class has the signature natural to it; ``BLOCKS`` maps every block name of a spec to
-a factory with one uniform signature, so that one builder can assemble any stage. See ``spec.py``
-for what ``expansion`` is relative to in each block type.
+Each block class has the signature natural to it; ``BLOCKS`` maps every block name of a spec to a
+``BlockType``, which says which ``StageSpec`` fields the block takes and builds it from them by
+keyword, so that one builder can assemble any stage. See ``spec.py`` for what ``expansion`` is
+relative to in each block type.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "BLOCKS", "PADDINGS", "PADDED_BLOCKS", "make_activation", "make_block", "ConvBnAct",
-           "SameConv2d", "SqueezeExcite", "MBConv", "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BLBlock", "DWBlock"]
+from gpuefficient import checks
+
+__all__ = ["ACTIVATIONS", "BLOCKS", "BlockType", "OPTIONAL_FIELDS", "PADDINGS", "PADDED_BLOCKS", "SE_BLOCKS",
+           "EXPANSION_MEANING", "make_activation", "make_block", "ConvBnAct", "SameConv2d", "SqueezeExcite", "MBConv",
+           "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BottleneckBlock"]
 
 #: How a KxK convolution pads (a stage's ``padding``):
 PADDINGS = {
@@ -41,8 +46,7 @@ ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
 
 def make_activation(name: str, channels: int) -> nn.Module:
     """The activation called ``name`` for a tensor of ``channels`` channels."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation: got {name!r}, expected one of {sorted(ACTIVATIONS)}")
+    checks.one_of("activation", name, sorted(ACTIVATIONS))
     return ACTIVATIONS[name](channels)
 
 
@@ -228,58 +232,115 @@ class XXBlock(_GENetBlock):
             ConvBnAct(out_ch, out_ch, kernel, activation="identity")])
 
 
-class BLBlock(_GENetBlock):
-    """GENet BL block: 1x1 to ``ratio`` x out, full KxK (strided), 1x1 to out; ratio <= 1 is a bottleneck.
+class BottleneckBlock(_GENetBlock):
+    """GENet's BL and DW blocks: 1x1 to ``ratio`` x out, KxK (strided), 1x1 to out.
 
-    GENet Sec. 3.1, Fig. 1(b); down-sampling at the first k > 1 conv.
+    GENet Sec. 3.1, Fig. 1(b); down-sampling at the first k > 1 conv. The two differ only in the
+    KxK conv: full in the BL block (``depthwise=False``; ratio <= 1 is a bottleneck), depthwise in
+    the DW block (``depthwise=True``; ratio >= 1 is an inverted bottleneck).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, ratio: float, activation: str = "relu"):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, ratio: float, activation: str = "relu",
+                 depthwise: bool = False):
+        depthwise = checks.flag("depthwise", depthwise)
         mid = _width(out_ch, ratio)
         super().__init__(in_ch, out_ch, stride, activation, [
             ConvBnAct(in_ch, mid, 1, activation=activation),
-            ConvBnAct(mid, mid, kernel, stride, activation=activation),
+            ConvBnAct(mid, mid, kernel, stride, groups=mid if depthwise else 1, activation=activation),
             ConvBnAct(mid, out_ch, 1, activation="identity")])
+        self.depthwise = depthwise
 
 
-class DWBlock(_GENetBlock):
-    """GENet DW block: 1x1 to ``ratio`` x out, depthwise KxK (strided), 1x1 to out; ratio >= 1 is inverted.
+# --- the block registry: what a stage's ``block`` name builds ---------------------------------------
 
-    GENet Sec. 3.1, Fig. 1(b); down-sampling at the first k > 1 conv.
-    """
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, ratio: float, activation: str = "relu"):
-        mid = _width(out_ch, ratio)
-        super().__init__(in_ch, out_ch, stride, activation, [
-            ConvBnAct(in_ch, mid, 1, activation=activation),
-            ConvBnAct(mid, mid, kernel, stride, groups=mid, activation=activation),
-            ConvBnAct(mid, out_ch, 1, activation="identity")])
-
-
-# Spec block name -> factory(in_ch, out_ch, kernel, stride, expansion, se_ratio, activation, padding).
-# Arguments a block does not use are dropped here; StageSpec rejects non-default values for them
-# (the GENet blocks pad symmetrically only).
-BLOCKS: dict[str, Callable[..., nn.Module]] = {
-    "conv": lambda i, o, kernel, stride, expansion, se, act, padding="symmetric": ConvBnAct(
-        i, o, kernel, stride, activation=act, padding=padding),
-    "mbconv": MBConv,
-    "fused_mbconv": FusedMBConv,
-    "space_to_depth": lambda i, o, kernel, stride, expansion, se, act, padding="symmetric": SpaceToDepthConv(
-        i, o, stride, act, padding),
-    "xx": lambda i, o, kernel, stride, expansion, se, act: XXBlock(i, o, kernel, stride, act),
-    "bl": lambda i, o, kernel, stride, expansion, se, act: BLBlock(i, o, kernel, stride, expansion, act),
-    "dw": lambda i, o, kernel, stride, expansion, se, act: DWBlock(i, o, kernel, stride, expansion, act),
+#: The StageSpec fields a block type may leave out, each with the value a stage of such a block must
+#: keep (``StageSpec`` rejects any other) and what leaving it out means.
+OPTIONAL_FIELDS = {
+    "expansion": (1.0, "have no expansion"),
+    "se_ratio": (0.0, "have no squeeze-excite"),
+    "padding": ("symmetric", "pad symmetrically only"),
 }
-PADDED_BLOCKS = ("conv", "mbconv", "fused_mbconv", "space_to_depth")  # blocks that take a ``padding``
+
+
+@dataclass(frozen=True)
+class BlockType:
+    """One entry of ``BLOCKS``: how a stage's block is built from the stage's fields.
+
+    ``factory`` is called with keywords only: ``in_ch``, ``out_ch`` and one keyword per field named
+    in ``takes`` (names of ``StageSpec`` fields, with the stage's value for its block). Every block
+    takes ``kernel``, ``stride`` and ``activation``; a field of ``OPTIONAL_FIELDS`` that a block does
+    not take must stay at its default. ``expansion_meaning`` says what the stage's expansion is
+    relative to (empty when the block takes none; see ``spec.py``).
+    """
+
+    name: str
+    factory: Callable[..., nn.Module]
+    takes: tuple[str, ...]
+    expansion_meaning: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.takes) - {"kernel", "stride", "activation", *OPTIONAL_FIELDS}
+        if unknown or not {"kernel", "stride", "activation"} <= set(self.takes):
+            raise ValueError(f"takes: got {self.takes!r}, expected kernel, stride, activation and any of "
+                             f"{list(OPTIONAL_FIELDS)}")
+        if ("expansion" in self.takes) != bool(self.expansion_meaning):
+            raise ValueError(f"expansion_meaning: got {self.expansion_meaning!r}, expected a meaning exactly when "
+                             "the block takes an expansion")
+
+    def build(self, in_ch: int, out_ch: int, **fields) -> nn.Module:
+        """The block from ``in_ch`` to ``out_ch`` channels; ``fields`` are a stage's (by ``StageSpec`` name)."""
+        for name, value in fields.items():
+            if name in self.takes:
+                continue
+            if name not in OPTIONAL_FIELDS:
+                raise TypeError(f"{name}: not a field {self.name} blocks take (they take {list(self.takes)})")
+            default, meaning = OPTIONAL_FIELDS[name]
+            if value != default:
+                raise ValueError(f"{name}: got {value!r}, {self.name} blocks {meaning}")
+        return self.factory(in_ch=in_ch, out_ch=out_ch, **{name: fields[name] for name in self.takes if name in fields})
+
+
+def _space_to_depth(in_ch: int, out_ch: int, kernel: int, stride: int, activation: str = "relu",
+                    padding: str = "symmetric") -> SpaceToDepthConv:
+    """The n x n, stride n conv of a ``space_to_depth`` stage (n is the stage's stride and kernel)."""
+    if kernel != stride:
+        raise ValueError(f"kernel: got {kernel!r}, expected kernel == stride ({stride}) for space_to_depth")
+    return SpaceToDepthConv(in_ch, out_ch, stride, activation, padding)
+
+
+def _bl(in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float, activation: str = "relu"):
+    """GENet's BL block: the stage's expansion is its r."""
+    return BottleneckBlock(in_ch, out_ch, kernel, stride, expansion, activation, depthwise=False)
+
+
+def _dw(in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float, activation: str = "relu"):
+    """GENet's DW block: the stage's expansion is its r."""
+    return BottleneckBlock(in_ch, out_ch, kernel, stride, expansion, activation, depthwise=True)
+
+
+_KSA = ("kernel", "stride", "activation")  # what every block takes
+_OF_INPUT, _OF_OUTPUT = "relative to the block's input channels", "GENet's r, relative to the block's output width"
+#: Spec block name -> its ``BlockType`` (see there for the contract).
+BLOCKS: dict[str, BlockType] = {entry.name: entry for entry in (
+    BlockType("conv", factory=ConvBnAct, takes=(*_KSA, "padding")),
+    BlockType("mbconv", factory=MBConv, takes=(*_KSA, "expansion", "se_ratio", "padding"),
+              expansion_meaning=_OF_INPUT),
+    BlockType("fused_mbconv", factory=FusedMBConv, takes=(*_KSA, "expansion", "se_ratio", "padding"),
+              expansion_meaning=_OF_INPUT),
+    BlockType("space_to_depth", factory=_space_to_depth, takes=(*_KSA, "padding")),
+    BlockType("xx", factory=XXBlock, takes=_KSA),
+    BlockType("bl", factory=_bl, takes=(*_KSA, "expansion"), expansion_meaning=_OF_OUTPUT),
+    BlockType("dw", factory=_dw, takes=(*_KSA, "expansion"), expansion_meaning=_OF_OUTPUT),
+)}
+#: Blocks that take each optional field (in registry order).
+PADDED_BLOCKS = tuple(name for name, entry in BLOCKS.items() if "padding" in entry.takes)
+SE_BLOCKS = tuple(name for name, entry in BLOCKS.items() if "se_ratio" in entry.takes)
+EXPANSION_MEANING = {name: entry.expansion_meaning for name, entry in BLOCKS.items() if entry.expansion_meaning}
 
 
 def make_block(block: str, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float = 1.0,
                se_ratio: float = 0.0, activation: str = "relu", padding: str = "symmetric") -> nn.Module:
-    """One block of type ``block`` (a key of ``BLOCKS``), from a stage's fields."""
-    if block not in BLOCKS:
-        raise ValueError(f"block: got {block!r}, expected one of {sorted(BLOCKS)}")
-    if padding != "symmetric":
-        if block not in PADDED_BLOCKS:
-            raise ValueError(f"padding: got {padding!r}, {block} blocks pad symmetrically only")
-        return BLOCKS[block](in_ch, out_ch, kernel, stride, expansion, se_ratio, activation, padding=padding)
-    return BLOCKS[block](in_ch, out_ch, kernel, stride, expansion, se_ratio, activation)
+    """One block of type ``block`` (a key of ``BLOCKS``), from a stage's fields (see ``BlockType.build``)."""
+    checks.one_of("block", block, sorted(BLOCKS))
+    return BLOCKS[block].build(in_ch, out_ch, kernel=kernel, stride=stride, expansion=expansion, se_ratio=se_ratio,
+                               activation=activation, padding=padding)

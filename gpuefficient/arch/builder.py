@@ -41,7 +41,7 @@ class Network(nn.Module):
         stages, width = [], spec.stem.out_channels
         for stage in spec.stages:
             stages.append(self._stage(stage, width))
-            width = stage.out_channels * (4 if stage.space_to_depth == 1 else 1)
+            width = stage.output_channels
         self.stages = nn.Sequential(*stages)
         head = spec.head
         self.head = Head(width, head.channels, head.activation, head.num_classes, head.dropout)
@@ -55,18 +55,19 @@ class Network(nn.Module):
         the first block after it (and the first block of a ``space_to_depth`` 2 stage) keeps its SE
         width (and, for 2, its expansion) relative to the un-widened input, at stride 1. See spec.py.
         """
-        blocks, out, stride = [], stage.out_channels, stage.stride
+        blocks, out, stride = [], stage.output_channels, stage.stride
         expansion, se_ratio = stage.expansion, stage.se_ratio
         if stage.space_to_depth == 1:
             blocks.append(SpaceToDepthConv(width, 4 * width, 2, stage.activation, stage.padding))
-            width, out, se_ratio = 4 * width, 4 * out, se_ratio / 4
+            width, se_ratio = 4 * width, se_ratio / 4
         elif stage.space_to_depth == 2:
             stride, expansion, se_ratio = 1, expansion / 4, se_ratio / 4
         for index in range(stage.depth):
             if index == 1:  # later blocks: plain stride 1, ratios relative to their own input
                 stride, expansion, se_ratio = 1, stage.expansion, stage.se_ratio
-            blocks.append(make_block(stage.block, width, out, stage.block_kernel, stride, expansion, se_ratio,
-                                     stage.activation, stage.padding))
+            blocks.append(make_block(stage.block, width, out, kernel=stage.block_kernel, stride=stride,
+                                     expansion=expansion, se_ratio=se_ratio, activation=stage.activation,
+                                     padding=stage.padding))
             width = out
         return nn.Sequential(*blocks)
 
@@ -77,7 +78,12 @@ class Network(nn.Module):
         is zero; Goyal et al. 2017, timm's and torchvision's option of the same purpose). Deep
         networks then train much faster in a short schedule (the training oracle uses it). Off by
         default: a block whose branch outputs zeros would hide a wrong kernel from an output check.
+
+        A network on the meta device (shapes only) holds no values to initialise: skipped (on meta,
+        ``normal_`` runs through Python decompositions, seconds for a large network).
         """
+        if all(p.is_meta for p in self.parameters()):
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

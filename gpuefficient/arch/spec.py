@@ -12,6 +12,9 @@ names the path to the bad field (``stages[3].expansion``), the value and what wa
   middle to a quarter of the output; DW r=3 widens the depthwise layer to 3x the output).
 * ``conv``, ``space_to_depth``, ``xx``: not used, must stay 1.0.
 
+Which fields each block type takes is the contract of ``blocks.BLOCKS`` (``BlockType.takes``); a
+field a block does not take must keep its default (``blocks.OPTIONAL_FIELDS``).
+
 ``se_ratio`` is relative to the block's input channels (EfficientNet, GPUNet); 0 means no SE.
 
 ``padding`` (per stage, see ``blocks.PADDINGS``) says how the stage's KxK convs pad: "symmetric"
@@ -22,8 +25,9 @@ any resolution, every layer giving ceil(in / stride)) or "same_static" (GPUNet's
 fused_mbconv stages only):
 
 * 1 (``d1``): the stage starts with a trainable 2x2 stride-2 conv-BN-act from its C input channels
-  to 4C; its blocks then run 4x wider (4 x ``out_channels``) with kernel (k + 1) // 2; the stage's
-  ``stride`` must be 1 (the 2x2 conv downsamples). The first block's SE width is relative to C.
+  to 4C; its blocks then run 4x wider (4 x ``out_channels``: the stage's ``output_channels``, what
+  the next stage takes) with kernel (k + 1) // 2; the stage's ``stride`` must be 1 (the 2x2 conv
+  downsamples). The first block's SE width is relative to C.
 * 2 (``d2``): the stage right after a ``d1`` stage. Its first block runs at stride 1 instead of the
   declared 2 (the 2x2 conv already downsampled) and its expansion and SE width are relative to the
   un-widened input (input / 4), as in the release.
@@ -32,23 +36,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from gpuefficient.arch.blocks import ACTIVATIONS, BLOCKS, PADDED_BLOCKS, PADDINGS
+from gpuefficient import checks
+from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, EXPANSION_MEANING, OPTIONAL_FIELDS, PADDED_BLOCKS, PADDINGS,
+                                      SE_BLOCKS)
 
 __all__ = ["SpecError", "StemSpec", "StageSpec", "HeadSpec", "NetworkSpec", "EXPANSION_MEANING"]
-
-EXPANSION_MEANING = {
-    "mbconv": "relative to the block's input channels",
-    "fused_mbconv": "relative to the block's input channels",
-    "bl": "GENet's r, relative to the block's output width",
-    "dw": "GENet's r, relative to the block's output width",
-}
-SE_BLOCKS = ("mbconv", "fused_mbconv")
 
 
 class SpecError(ValueError):
@@ -63,35 +60,30 @@ class SpecError(ValueError):
         return SpecError(f"{prefix}.{self.path}" if self.path else prefix, self.message)
 
 
-def _int(path: str, value, low: int = 1) -> None:
-    """An int (not a bool, not a float such as 3.0) >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(path, f"got {value!r}, expected an integer >= {low}")
+def _check(path: str, check: Callable, value, *args, expected: str | None = None, **kwargs):
+    """``check(path, value, ...)`` of :mod:`gpuefficient.checks`, its ``ValueError`` raised as a ``SpecError``
+    at ``path`` (its message, or "got <value>, expected <expected>" where ``expected`` is given)."""
+    try:
+        return check(path, value, *args, **kwargs)
+    except ValueError as err:
+        message = f"got {value!r}, expected {expected}" if expected else str(err).removeprefix(f"{path}: ")
+        raise SpecError(path, message) from None
 
 
-def _stride(path: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value not in (1, 2):
-        raise SpecError(path, f"got {value!r}, expected one of [1, 2]")
-
-
-def _number(path: str, value, expected: str, ok) -> None:
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or not ok(value)):
-        raise SpecError(path, f"got {value!r}, expected {expected}")
+def _int(spec, name: str, low: int = 1, high: int | None = None, expected: str | None = None) -> None:
+    """Field ``name`` of ``spec``: an integer in [low, high] (a numpy integer is stored as ``int``)."""
+    object.__setattr__(spec, name, _check(name, checks.integer, getattr(spec, name), low, high, expected=expected))
 
 
 def _choice(path: str, value, choices) -> None:
     """One of the registry names ``choices``, with the closest one suggested."""
-    if not isinstance(value, str) or value not in choices:
-        close = difflib.get_close_matches(str(value), list(choices), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SpecError(path, f"got {value!r}, expected one of {sorted(choices)}{hint}")
+    _check(path, checks.one_of, value, sorted(choices))
 
 
-def _odd_kernel(path: str, kernel) -> None:
-    _int(path, kernel)
-    if kernel % 2 == 0:
-        raise SpecError(path, f"got {kernel!r}, expected an odd kernel size (same padding)")
+def _odd_kernel(spec, name: str) -> None:
+    _int(spec, name)
+    if getattr(spec, name) % 2 == 0:
+        raise SpecError(name, f"got {getattr(spec, name)!r}, expected an odd kernel size (same padding)")
 
 
 def _from_dict(cls, data, path: str):
@@ -127,9 +119,9 @@ class StemSpec:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        _int("out_channels", self.out_channels)
-        _odd_kernel("kernel", self.kernel)
-        _stride("stride", self.stride)
+        _int(self, "out_channels")
+        _odd_kernel(self, "kernel")
+        _int(self, "stride", 1, 2, expected="one of [1, 2]")
         _choice("activation", self.activation, ACTIVATIONS)
 
 
@@ -158,16 +150,20 @@ class StageSpec:
         """How much the stage downsamples: 2 for a ``space_to_depth: 1`` stage, 1 for ``2``, else ``stride``."""
         return {0: self.stride, 1: 2 * self.stride, 2: self.stride // 2}[self.space_to_depth]
 
+    @property
+    def output_channels(self) -> int:
+        """The channels the stage outputs: 4 x ``out_channels`` in a ``space_to_depth: 1`` stage (its 2x2
+        stride-2 conv turns C channels into 4C and its blocks run 4x wider), else ``out_channels``."""
+        return 4 * self.out_channels if self.space_to_depth == 1 else self.out_channels
+
     def __post_init__(self) -> None:
         _choice("block", self.block, BLOCKS)
         _choice("padding", self.padding, PADDINGS)
-        if self.padding != "symmetric" and self.block not in PADDED_BLOCKS:
+        if self.padding != OPTIONAL_FIELDS["padding"][0] and self.block not in PADDED_BLOCKS:
             raise SpecError("padding", f"got {self.padding!r}, expected 'symmetric': {self.block} blocks pad "
                                        f"symmetrically only (other paddings: {list(PADDED_BLOCKS)})")
-        if (isinstance(self.space_to_depth, bool) or not isinstance(self.space_to_depth, int)
-                or self.space_to_depth not in (0, 1, 2)):
-            raise SpecError("space_to_depth", f"got {self.space_to_depth!r}, expected 0 (none), 1 (the stage starts "
-                                              "with a 2x2 stride-2 conv) or 2 (the stage after such a stage)")
+        _int(self, "space_to_depth", 0, 2, expected="0 (none), 1 (the stage starts with a 2x2 stride-2 conv) or 2 "
+                                                    "(the stage after such a stage)")
         if self.space_to_depth and self.block not in SE_BLOCKS:
             raise SpecError("space_to_depth", f"got {self.space_to_depth!r}, expected 0: only {list(SE_BLOCKS)} "
                                               f"stages follow EfficientNet-X's space-to-depth rules, not "
@@ -178,29 +174,29 @@ class StageSpec:
         if self.space_to_depth == 2 and self.stride != 2:
             raise SpecError("stride", f"got {self.stride!r}, expected 2 with space_to_depth 2 (the first block "
                                       "runs at stride 1 because the space-to-depth conv already downsampled)")
-        _int("depth", self.depth)
-        _int("out_channels", self.out_channels)
+        _int(self, "depth")
+        _int(self, "out_channels")
         _choice("activation", self.activation, ACTIVATIONS)
         if self.block == "space_to_depth":
-            _int("stride", self.stride, low=2)
-            _int("kernel", self.kernel)
+            _int(self, "stride", low=2)
+            _int(self, "kernel")
             if self.kernel != self.stride:
                 raise SpecError("kernel", f"got {self.kernel!r}, expected kernel == stride ({self.stride}) for "
                                           "space_to_depth (an n x n convolution with stride n)")
         else:
-            _stride("stride", self.stride)
-            _odd_kernel("kernel", self.kernel)
+            _int(self, "stride", 1, 2, expected="one of [1, 2]")
+            _odd_kernel(self, "kernel")
             if self.block_kernel % 2 == 0 and self.padding != "same":
                 raise SpecError("padding", f"got {self.padding!r}, expected 'same': space_to_depth 1 halves kernel "
                                            f"{self.kernel} to an even {self.block_kernel}, which only TensorFlow's "
                                            "'same' padding (extra pixel at the bottom/right) keeps the size")
         if self.block in EXPANSION_MEANING:
-            _number("expansion", self.expansion, f"a number > 0 ({self.block} expansion is "
-                    f"{EXPANSION_MEANING[self.block]})", lambda v: v > 0)
-        elif self.expansion != 1.0:
+            _check("expansion", checks.number, self.expansion, 0, low_open=True,
+                   expected=f"a number > 0 ({self.block} expansion is {EXPANSION_MEANING[self.block]})")
+        elif self.expansion != OPTIONAL_FIELDS["expansion"][0]:
             raise SpecError("expansion", f"got {self.expansion!r}, expected 1.0: {self.block} blocks have no "
                                          f"expansion (used by {sorted(EXPANSION_MEANING)})")
-        _number("se_ratio", self.se_ratio, "a number >= 0", lambda v: v >= 0)
+        _check("se_ratio", checks.number, self.se_ratio, 0, expected="a number >= 0")
         if self.se_ratio and self.block not in SE_BLOCKS:
             raise SpecError("se_ratio", f"got {self.se_ratio!r}, expected 0: squeeze-excite is only "
                                         f"supported in {list(SE_BLOCKS)} blocks, not {self.block!r}")
@@ -217,10 +213,10 @@ class HeadSpec:
 
     def __post_init__(self) -> None:
         if self.channels is not None:
-            _int("channels", self.channels)
+            _int(self, "channels")
         _choice("activation", self.activation, ACTIVATIONS)
-        _int("num_classes", self.num_classes)
-        _number("dropout", self.dropout, "a probability 0 <= p < 1", lambda v: 0 <= v < 1)
+        _int(self, "num_classes")
+        _check("dropout", checks.number, self.dropout, 0, 1, high_open=True, expected="a probability 0 <= p < 1")
 
 
 @dataclass(frozen=True)
@@ -246,8 +242,8 @@ class NetworkSpec:
         object.__setattr__(self, "head", _from_dict(HeadSpec, self.head, "head"))
         if not isinstance(self.source, str):
             raise SpecError("source", f"got {self.source!r}, expected a string citing the paper and table")
-        _int("in_channels", self.in_channels)
-        _int("resolution", self.resolution)
+        _int(self, "in_channels")
+        _int(self, "resolution")
         for i, stage in enumerate(self.stages):
             if stage.space_to_depth == 2 and (i == 0 or self.stages[i - 1].space_to_depth != 1):
                 raise SpecError(f"stages[{i}].space_to_depth", "got 2, expected the previous stage to have "

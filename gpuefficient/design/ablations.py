@@ -17,8 +17,9 @@ import math
 import torch
 from torch import nn
 
+from gpuefficient import checks
 from gpuefficient.measure.backends import time_backends
-from gpuefficient.arch.blocks import ACTIVATIONS, ConvBnAct, FusedMBConv, MBConv, SpaceToDepthConv, make_activation
+from gpuefficient.arch.blocks import ConvBnAct, FusedMBConv, MBConv, SpaceToDepthConv, make_activation
 from gpuefficient.arch.builder import build
 from gpuefficient.analysis.costs import analyze
 from gpuefficient.dtypes import to_torch
@@ -34,27 +35,24 @@ __all__ = ["STANDALONE_ACTIVATIONS", "stage_shapes", "mbconv_variants", "space_t
 STANDALONE_ACTIVATIONS = ("relu", "relu6", "swish", "hardswish", "gelu", "sigmoid", "prelu")
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: got {value!r}, expected an integer >= 1")
-    return value
-
-
 def stage_shapes(spec: NetworkSpec, resolution: int | None = None) -> list[dict]:
-    """Per stage of ``spec``: its input resolution and channels and the block settings of its first block.
+    """Per stage of ``spec``: its input resolution and channels, the channels it outputs and the block
+    settings of its first block.
 
     The shapes an ablation should use: EfficientNet-B0's stages at 224 px run from 112x112x32 to
-    7x7x320, and a block's speed depends on exactly these numbers.
+    7x7x320, and a block's speed depends on exactly these numbers. The channels are those of the
+    built network: a ``space_to_depth: 1`` stage outputs 4 x its ``out_channels``
+    (``StageSpec.output_channels``).
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec: got {type(spec).__name__}, expected a NetworkSpec")
-    res = _positive_int("resolution", spec.resolution if resolution is None else resolution)
+    res = checks.integer("resolution", spec.resolution if resolution is None else resolution)
     size, width, rows = math.ceil(res / spec.stem.stride), spec.stem.out_channels, []
     for i, stage in enumerate(spec.stages):
-        rows.append({"stage": i, "resolution": size, "in_channels": width, "out_channels": stage.out_channels,
+        rows.append({"stage": i, "resolution": size, "in_channels": width, "out_channels": stage.output_channels,
                      "kernel": stage.kernel, "stride": stage.stride, "expansion": stage.expansion,
                      "se_ratio": stage.se_ratio, "depth": stage.depth, "block": stage.block})
-        size, width = math.ceil(size / stage.effective_stride), stage.out_channels
+        size, width = math.ceil(size / stage.effective_stride), stage.output_channels
     return rows
 
 
@@ -68,7 +66,7 @@ def mbconv_variants(in_channels: int, out_channels: int, kernel: int, stride: in
 def space_to_depth_variants(channels: int, activation: str = "relu") -> dict[str, nn.Module]:
     """Three ways from HxWxC to H/2xW/2x4C (EfficientNet-X Sec. 3.1): a trainable 2x2 stride-2 conv,
     a pure reshape (``pixel_unshuffle``, a memory copy) and a 3x3 stride-2 conv of equal output shape."""
-    _positive_int("channels", channels)
+    checks.integer("channels", channels)
     return {"conv2x2_s2 (space-to-depth)": SpaceToDepthConv(channels, 4 * channels, 2, activation).eval(),
             "pixel_unshuffle (copy)": nn.PixelUnshuffle(2),
             "conv3x3_s2": ConvBnAct(channels, 4 * channels, 3, 2, activation=activation).eval()}
@@ -77,8 +75,6 @@ def space_to_depth_variants(channels: int, activation: str = "relu") -> dict[str
 def standalone_activation(name: str, channels: int) -> nn.Module:
     """The activation ``name`` as a module that does not work in place (a timed loop must not feed
     its own output back, which would drift towards zeros or denormals)."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation: got {name!r}, expected one of {sorted(ACTIVATIONS)}")
     module = make_activation(name, channels)
     if hasattr(module, "inplace"):
         module.inplace = False
@@ -91,9 +87,7 @@ def activation_traffic(name: str, shape, dtype="fp32", device="auto", warmup: in
     An elementwise activation reads its input once and writes its output once; the achieved rate
     compared with the copy ceiling says whether it is memory-bound (near the ceiling) or not.
     """
-    shape = tuple(shape)
-    if len(shape) != 4:
-        raise ValueError(f"shape: got {shape!r}, expected (batch, channels, height, width)")
+    shape = checks.shape("shape", shape, ndim=4, example="(batch, channels, height, width)")
     dev, tdtype = resolve_device(device), to_torch(dtype)
     module = standalone_activation(name, shape[1]).to(dev, tdtype)
     x = random_input(shape, tdtype, dev)
@@ -104,17 +98,16 @@ def activation_traffic(name: str, shape, dtype="fp32", device="auto", warmup: in
 
 
 def with_activation(spec: NetworkSpec, activation: str | list[str], name: str | None = None) -> NetworkSpec:
-    """``spec`` with ``activation`` in the stem, every stage (or one per stage, given a list) and the head."""
+    """``spec`` with ``activation`` in the stem, every stage and the head; given one name per stage (a list or
+    tuple), the stem takes the first stage's and the head the last stage's."""
     acts = [activation] * len(spec.stages) if isinstance(activation, str) else list(activation)
     if len(acts) != len(spec.stages):
         raise ValueError(f"activation: got {len(acts)} names, expected 1 or {len(spec.stages)} (one per stage)")
-    head_act = acts[-1] if isinstance(activation, list) else activation
-    stem_act = acts[0] if isinstance(activation, list) else activation
     return dataclasses.replace(
         spec, name=name or f"{spec.name}_{activation if isinstance(activation, str) else 'mixed'}",
-        stem=dataclasses.replace(spec.stem, activation=stem_act),
+        stem=dataclasses.replace(spec.stem, activation=acts[0]),
         stages=tuple(dataclasses.replace(s, activation=a) for s, a in zip(spec.stages, acts)),
-        head=dataclasses.replace(spec.head, activation=head_act))
+        head=dataclasses.replace(spec.head, activation=acts[-1]))
 
 
 _FACTORS = {"expansion": (1, 2, 3, 4, 5, 6), "kernel": (3, 5, 7), "se": (0.0, 0.25),
@@ -175,7 +168,8 @@ def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, 
 
     Specs are built first. With ``same_output`` the variants must give outputs of one shape (a
     comparison of blocks that compute different things is refused). One row per variant and config,
-    as :func:`gpuefficient.measure.backends.time_backends` returns them, plus the cost columns.
+    as :func:`gpuefficient.measure.backends.time_backends` returns them, plus the cost columns. Every
+    variant is timed on the same seeded input.
     """
     if not variants:
         raise ValueError("variants: got none, expected a dict of name -> module or spec")
@@ -184,6 +178,7 @@ def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, 
         shapes = output_shapes(modules, input_shape)
         if len(set(shapes.values())) > 1:
             raise ValueError(f"variants: output shapes differ {shapes}, expected one shape for a fair comparison")
+    x = random_input(tuple(input_shape), torch.float32, device)
     rows = []
     for name, module in modules.items():
         costs = {}
@@ -192,7 +187,6 @@ def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, 
             costs[dtype] = {"params": report.params, "flops": report.total_flops, "macs": report.macs,
                             "bytes": report.bytes, "intensity": report.intensity,
                             "fused_intensity": report.fused_intensity}
-        x = random_input(tuple(input_shape), torch.float32, device)
         for row in time_backends(module, x, configs, device=device, warmup=warmup, repeats=repeats, label=name):
             rows.append({"variant": name, **costs[row["dtype"]], **row})
     return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gpuefficient import checks
 from gpuefficient.arch.blocks import make_block
 from gpuefficient.measure.timer import Measurement, measure_model
 
@@ -20,13 +21,12 @@ BLOCKS_PER_NETWORK = {"xx": 5, "bl": 10, "dw": 10}
 
 def profiling_network(block: str, width: int, ratio: float = 1.0, depth: int | None = None) -> nn.Sequential:
     """``depth`` (default: GENet's 5 or 10) stride-1, k=3 blocks of one type at one width."""
-    if block not in BLOCKS_PER_NETWORK:
-        raise ValueError(f"block: got {block!r}, expected one of {sorted(BLOCKS_PER_NETWORK)}")
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width: got {width!r}, expected a positive integer")
+    checks.one_of("block", block, sorted(BLOCKS_PER_NETWORK))
+    checks.integer("width", width)
     depth = depth or BLOCKS_PER_NETWORK[block]
-    expansion = 1.0 if block == "xx" else ratio
-    return nn.Sequential(*(make_block(block, width, width, 3, 1, expansion) for _ in range(depth)))
+    expansion = 1.0 if block == "xx" else ratio  # XX blocks have no ratio
+    return nn.Sequential(*(make_block(block, width, width, kernel=3, stride=1, expansion=expansion)
+                           for _ in range(depth)))
 
 
 def profile_blocks(width: int, resolution: int, configs=(("xx", 1.0), ("bl", 0.25), ("dw", 3.0)), batch: int = 1,
