@@ -201,9 +201,14 @@ def test_every_kind_of_zoo_stage_exports_to_onnx(tmp_path):
     export_and_check(build(spec).eval(), torch.randn(1, 3, 75, 75), tmp_path / "zoo_sampler.onnx")
 
 
+# X-B1..B6 differ from B0 and B7 only in their multipliers (the same layers, wider and deeper): their
+# exports add minutes to CI and no new operator, so the slow check takes B0 and B7 of each family.
+EXPORTED = [n for n in names() if not (n.startswith("efficientnet_x_b") and n[len("efficientnet_x_b")] in "123456")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", names())
-def test_every_zoo_model_exports_to_onnx(name, tmp_path):
+@pytest.mark.parametrize("name", EXPORTED)
+def test_every_zoo_architecture_exports_to_onnx(name, tmp_path):
     export_and_check(create_model(name), torch.randn(1, 3, 64, 64), tmp_path / f"{name}.onnx")
 
 
