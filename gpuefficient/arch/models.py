@@ -9,7 +9,10 @@ import difflib
 
 from torch import nn
 
-__all__ = ["create_model"]
+__all__ = ["create_model", "input_resolution", "spec_costs"]
+
+#: The input resolution when neither the zoo nor the papers give one (ImageNet's usual crop).
+DEFAULT_RESOLUTION = 224
 
 
 def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
@@ -42,3 +45,36 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
     except Exception as err:  # noqa: BLE001 - hub, network and file errors all mean "not available"
         raise ValueError(f"pretrained weights for {name!r} are not available here "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from err
+
+
+def input_resolution(name: str) -> int:
+    """The input resolution a network is timed at: a zoo network's own (its spec's), else the resolution
+    its original paper used where EfficientNet-X's Table 3 lists the timm model (EfficientNet-B2: 260),
+    else 224."""
+    from gpuefficient.arch import zoo
+    from gpuefficient.papers import table3_rows
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: got {name!r}, expected a zoo or timm model name")
+    if name in zoo.ZOO:
+        return zoo.get(name).spec.resolution
+    return next((r["resolution"] for r in table3_rows() if r["timm"] == name), DEFAULT_RESOLUTION)
+
+
+def spec_costs(spec, batch: int = 1, dtype="fp32"):
+    """The cost report (:func:`gpuefficient.analysis.costs.analyze`) of the network ``spec`` builds, at
+    ``batch`` images of its own resolution: built on PyTorch's meta device, so no memory is allocated
+    and even a large network costs milliseconds."""
+    import torch
+
+    from gpuefficient import checks
+    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.arch.builder import build
+    from gpuefficient.arch.spec import NetworkSpec
+
+    if not isinstance(spec, NetworkSpec):
+        raise TypeError(f"spec: got {type(spec).__name__}, expected a NetworkSpec")
+    checks.integer("batch", batch)
+    with torch.device("meta"):
+        model = build(spec)
+    return analyze(model, (batch, 3, spec.resolution, spec.resolution), dtype, name=spec.name)

@@ -1,9 +1,11 @@
 """Matplotlib figures shared by the chapters: rooflines, layers on a roofline, latency scatter."""
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import numpy as np
 
-__all__ = ["plot_rooflines", "plot_layers", "plot_points", "KIND_COLORS"]
+__all__ = ["plot_rooflines", "plot_layers", "plot_layer_grid", "layer_explorer", "plot_points", "KIND_COLORS"]
 
 KIND_COLORS = {
     "conv": "tab:blue", "linear": "tab:purple", "norm": "tab:orange", "activation": "tab:red",
@@ -56,6 +58,58 @@ def plot_layers(report, roofline, ax=None, marker="o", label_prefix="", min_size
                    s=sizes[idx], marker=marker, alpha=0.55, color=KIND_COLORS.get(kind, "black"),
                    edgecolors="none", label=f"{label_prefix}{kind}")
     return ax
+
+
+def plot_layer_grid(reports: Sequence, roofline, intensity_range=(0.05, 3e3)):
+    """One panel per ``CostReport``, side by side: its ops on ``roofline`` (:func:`plot_layers`), one
+    shared legend of op kinds. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    reports = list(reports)
+    if not reports:
+        raise ValueError("reports: got none, expected at least one CostReport")
+    fig, axes = plt.subplots(1, len(reports), figsize=(3.75 * len(reports), 3.8), sharey=True, squeeze=False)
+    for ax, report in zip(axes[0], reports):
+        plot_rooflines([roofline], ax=ax, intensity_range=intensity_range)
+        plot_layers(report, roofline, ax=ax)
+        ax.set_title(f"{report.model}, batch {report.input_shape[0]}: I = {report.intensity:.1f}", fontsize=9)
+    axes[0][0].legend(*axes[0][-1].get_legend_handles_labels(), fontsize=7, loc="lower right")
+    dtypes = ", ".join(dict.fromkeys(r.dtype for r in reports))
+    fig.suptitle(f"Per-op placement, {dtypes}, on the {roofline.label} roofline (analytic, unfused bytes)")
+    return fig
+
+
+def layer_explorer(models: Mapping, devices: Mapping, batches=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+                   dtypes=("fp16", "bf16", "fp32"), batch: int = 8, device: str | None = None, resolution: int = 224):
+    """Widgets that redraw :func:`plot_layer_grid` for ``models`` (name -> module) when the batch, dtype or
+    device roofline (``devices``: name -> ``DeviceSpec``) changes. Nothing is drawn until a control
+    changes, so a headless run never waits on the output area. Needs ipywidgets and a live kernel."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.analysis.roofline import Roofline
+
+    controls = {"batch": widgets.SelectionSlider(description="batch", options=list(batches), value=batch),
+                "dtype": widgets.Dropdown(description="dtype", options=list(dtypes), value=dtypes[0]),
+                "device": widgets.Dropdown(description="roofline", options=list(devices),
+                                           value=device or next(iter(devices)))}
+    area = widgets.Output()
+
+    def redraw(_change=None):
+        b, dtype, name = (controls[k].value for k in ("batch", "dtype", "device"))
+        roof = Roofline.from_device(devices[name], dtype, f"{name} {dtype}")
+        reports = [analyze(m, (b, 3, resolution, resolution), dtype, name=n) for n, m in models.items()]
+        with area:
+            area.clear_output(wait=True)
+            plot_layer_grid(reports, roof)
+            plt.show()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values())), area])
+    box.redraw = redraw   # for a caller (or a test) that wants a drawing now
+    return box
 
 
 def plot_points(xs, ys, labels, ax=None, xlabel="", ylabel="", logx=True, logy=True, **scatter):

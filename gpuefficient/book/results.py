@@ -1,8 +1,10 @@
 """Result files with provenance: written atomically, read back with corruption detected.
 
 Full (GPU) runs of a chapter save their measurements as ``results/<chapter>/<name>.json``;
-the book shows them next to the live run. A write goes to a temporary file in the same folder,
-is flushed to disk and then renamed over the target, so a crash never leaves half a file.
+the book shows them next to the live run (:func:`save_and_show`). A write goes to a temporary file
+in the same folder, is flushed to disk and then renamed over the target, so a crash never leaves
+half a file. Number formats are written by their canonical names (``fp16``, never ``float16`` or
+``torch.float16``; see :mod:`gpuefficient.dtypes`).
 """
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+import torch
+
+from gpuefficient import dtypes
 from gpuefficient.device import device_name, software_versions
 
-__all__ = ["ResultsError", "write_json_atomic", "read_json", "provenance", "save_results", "load_results", "slug"]
+__all__ = ["ResultsError", "write_json_atomic", "read_json", "provenance", "save_results", "load_results", "slug",
+           "save_and_show"]
 
 
 class ResultsError(ValueError):
@@ -28,6 +34,35 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unnamed"
 
 
+def _jsonable(value: Any) -> Any:
+    """JSON for what ``json`` cannot write itself: a torch dtype by its canonical name, numpy scalars and
+    arrays as numbers and lists, sets as sorted lists, anything else as its text."""
+    if isinstance(value, torch.dtype):
+        try:
+            return dtypes.name(value)
+        except ValueError:
+            return str(value)
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":   # numpy scalar or array
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def _canonical_dtypes(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with a torch dtype anywhere at its top level, or a ``dtype`` given by an alias
+    ("float16"), replaced by the canonical name; unknown spellings ("", "mixed") are kept."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, torch.dtype) or (key == "dtype" and isinstance(value, str)):
+            try:
+                value = dtypes.name(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
@@ -35,7 +70,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True, default=str)
+            json.dump(data, f, indent=1, sort_keys=True, default=_jsonable)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
@@ -56,12 +91,13 @@ def read_json(path: str | Path) -> Any:
 
 
 def provenance(device="auto", settings: dict | None = None) -> dict[str, Any]:
-    """Where, when and with what software a set of measurements was taken."""
+    """Where, when and with what software a set of measurements was taken (dtypes in ``settings`` by
+    their canonical names)."""
     return {
         "device": device_name(device),
         "versions": software_versions(),
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "settings": dict(settings or {}),
+        "settings": _canonical_dtypes(settings or {}),
     }
 
 
@@ -71,6 +107,7 @@ def save_results(results_dir: str | Path, chapter: str, name: str, records: list
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError(f"records: got {type(records).__name__}, expected a list of dicts")
     path = Path(results_dir) / slug(chapter) / f"{slug(name)}.json"
+    records = [_canonical_dtypes(r) for r in records]
     return write_json_atomic(path, {"chapter": chapter, "name": name, "provenance": meta, "records": records})
 
 
@@ -84,3 +121,47 @@ def load_results(results_dir: str | Path, chapter: str) -> list[dict[str, Any]]:
             raise ResultsError(f"{path}: expected an object with 'provenance' and 'records'")
         sets.append(data)
     return sets
+
+
+def save_and_show(chapter: str, records: Mapping[str, Any], *, results_dir: str | Path | None, device="auto",
+                  settings: dict | None = None, show: str, columns: list[str] | None = None,
+                  reference_dir: str | Path = "../results", display=None) -> list[dict[str, Any]]:
+    """The end of a chapter's measurements: save this run's, then show the saved reference runs.
+
+    With ``results_dir`` each ``records`` entry (name -> list of row dicts, or a DataFrame) is saved
+    as ``<name>-<device>`` with :func:`provenance` of ``device`` and ``settings``, and its path printed.
+    Then every result set of ``chapter`` under ``reference_dir`` whose name starts with ``show + "-"``
+    is shown: one line of provenance (device, time, torch and CUDA versions, settings) and its records
+    as a table (only ``columns``, those of them it has, when given), or one line saying there is none.
+    ``display`` shows a table (default: IPython's ``display``, else ``print``). Returns the sets shown.
+    """
+    if results_dir:
+        meta = provenance(device, settings)
+        for name, rows in records.items():
+            rows = rows.to_dict("records") if hasattr(rows, "to_dict") and not isinstance(rows, dict) else rows
+            print(save_results(results_dir, chapter, f"{name}-{meta['device']}", rows, meta))
+    reference = [s for s in load_results(reference_dir, chapter) if str(s.get("name", "")).startswith(f"{show}-")]
+    if not reference:
+        print(f"No GPU reference results in results/{slug(chapter)} yet: run `make results` on a CUDA machine.")
+    show_table = display or _display()
+    for s in reference:
+        p, versions = s["provenance"], s["provenance"].get("versions", {})
+        print(f"{p.get('device')} | {p.get('timestamp')} | torch {versions.get('torch')} | CUDA {versions.get('cuda')}"
+              f" | settings {p.get('settings')}")
+        show_table(_table(s["records"], columns))
+    return reference
+
+
+def _table(records: list[dict], columns: list[str] | None):
+    import pandas as pd
+
+    frame = pd.DataFrame(records)
+    return frame[[c for c in columns if c in frame.columns]] if columns else frame
+
+
+def _display():
+    try:
+        from IPython.display import display
+    except ImportError:
+        return print
+    return display

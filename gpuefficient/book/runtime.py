@@ -1,8 +1,10 @@
-"""What every chapter does first: pick the device and the mode, seed everything, say so in one line."""
+"""What every chapter does first: pick the device and the mode, seed everything, set up tables and
+warnings for reading, say so in one line."""
 from __future__ import annotations
 
 import logging
 import random
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,19 +28,35 @@ class Runtime:
     def is_cuda(self) -> bool:
         return self.device.type == "cuda"
 
+    @property
+    def dtype(self) -> str:
+        """The number format the chapters time networks in: "fp16" on a GPU (the papers' format), else "fp32"."""
+        return "fp16" if self.is_cuda else "fp32"
+
     def pick(self, quick_value, full_value):
         """``quick_value`` in quick mode, else ``full_value``: how chapters shrink their sizes."""
         return quick_value if self.quick else full_value
 
 
-def setup(device="auto", quick=None, seed: int = 0) -> Runtime:
-    """Resolve ``device`` ("auto": CUDA if present) and ``quick`` (None: quick exactly on CPU); seed RNGs."""
+def setup(device="auto", quick=None, seed: int = 0, *, quiet: str | None = "timm") -> Runtime:
+    """Resolve ``device`` ("auto": CUDA if present) and ``quick`` (None: quick exactly on CPU); seed RNGs.
+
+    Also what every chapter's first cell did by hand: pandas shows numbers with 3 significant digits and
+    whole cell texts (claims and sources are sentences), and ``UserWarning``s raised from modules whose
+    name matches the regular expression ``quiet`` are not shown ("timm": timm's; "": every module's;
+    None: none silenced).
+    """
     if quick is not None and not isinstance(quick, bool):
         raise ValueError(f"quick: got {quick!r}, expected None (auto), True or False")
+    if quiet is not None and not isinstance(quiet, str):
+        raise ValueError(f"quiet: got {quiet!r}, expected a module-name regular expression, '' (all) or None")
     dev = resolve_device(device)
     quick = (dev.type != "cuda") if quick is None else quick
     # torch.compile on a machine without CUDA logs a CUDA_HOME warning on every first compile: noise
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    _tables()
+    if quiet is not None:
+        warnings.filterwarnings("ignore", category=UserWarning, module=quiet)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -51,6 +69,14 @@ def setup(device="auto", quick=None, seed: int = 0) -> Runtime:
         print(f"{missing}running on the CPU ({runtime.device_name}) in {mode}; "
               "GPU reference results from results/ are shown where present.")
     return runtime
+
+
+def _tables() -> None:
+    """pandas display options for the book: 3 significant digits, cell texts never cut."""
+    import pandas as pd
+
+    pd.options.display.float_format = "{:,.3g}".format
+    pd.options.display.max_colwidth = None
 
 
 def glue(name: str, value, display: bool = False):

@@ -17,7 +17,7 @@ from gpuefficient.arch.scaling import compound_scale, flops_growth, multipliers
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["COEFFICIENTS", "REWARD_EXPONENT", "reward", "solve_phi", "family", "table_latency", "measured_latency",
-           "grid", "lacs_search"]
+           "MeasuredLatency", "grid", "lacs_search"]
 
 #: EfficientNet-X Table 2 (as reported): (alpha, beta, gamma) for depth, width, resolution.
 COEFFICIENTS = {"accuracy-only": (1.2, 1.1, 1.15), "lacs-gpu": (1.29, 1.16, 1.07), "lacs-tpu": (1.29, 1.14, 1.08)}
@@ -109,6 +109,53 @@ def table_latency(table, batch: int = 1, granularity: str = "block") -> Callable
         return table.predict(build(spec), (batch, 3, spec.resolution, spec.resolution), granularity).total_s
 
     return latency
+
+
+class MeasuredLatency:
+    """``latency(spec)`` measured on the device (:func:`measured_latency`), each architecture once.
+
+    Calling it builds the spec, times it at ``(batch, 3, resolution, resolution)`` with
+    :func:`gpuefficient.measure.timer.measure_model` and returns the median in seconds; the
+    :class:`~gpuefficient.measure.timer.Measurement` is kept in :attr:`measurements` under
+    ``spec.fingerprint()``, so a spec met again (a bisection revisits phis, several searches share
+    candidates, two names for one network) costs nothing. ``longer`` multiplies warm-up and repeats
+    for a network that anchors others (a latency target), on its first measurement only.
+    ``len()`` is the number of networks timed.
+    """
+
+    def __init__(self, batch: int = 1, device="auto", dtype="fp32", *, warmup: int = 10, repeats: int = 50,
+                 channels_last: bool = False):
+        self.batch = checks.integer("batch", batch)
+        self.warmup = checks.integer("warmup", warmup, 0)
+        self.repeats = checks.integer("repeats", repeats)
+        self.device, self.dtype, self.channels_last = device, dtype, bool(channels_last)
+        self.measurements: dict = {}
+
+    def __call__(self, spec: NetworkSpec, longer: int = 1) -> float:
+        from gpuefficient.arch.builder import build
+        from gpuefficient.measure.timer import measure_model
+
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec: got {type(spec).__name__}, expected a NetworkSpec")
+        checks.integer("longer", longer)
+        key = spec.fingerprint()
+        if key not in self.measurements:
+            self.measurements[key] = measure_model(
+                build(spec), (self.batch, 3, spec.resolution, spec.resolution), dtype=self.dtype, device=self.device,
+                channels_last=self.channels_last, warmup=longer * self.warmup, repeats=longer * self.repeats,
+                label=spec.name)
+        return self.measurements[key].median
+
+    def __len__(self) -> int:
+        return len(self.measurements)
+
+
+def measured_latency(batch: int = 1, device="auto", dtype="fp32", *, warmup: int = 10, repeats: int = 50,
+                     channels_last: bool = False) -> MeasuredLatency:
+    """``latency(spec)`` measured end to end on ``device`` at ``batch`` (the median, seconds), each
+    architecture timed once and cached by ``spec.fingerprint()``: the measured counterpart of
+    :func:`table_latency`, for :func:`family`, :func:`solve_phi` and :func:`lacs_search`."""
+    return MeasuredLatency(batch, device, dtype, warmup=warmup, repeats=repeats, channels_last=channels_last)
 
 
 def grid(alphas: Sequence[float], betas: Sequence[float], gammas: Sequence[float],

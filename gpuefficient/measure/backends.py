@@ -385,3 +385,68 @@ def _tensorrt(model, x: torch.Tensor, folder, dtype: str):
     static_in.copy_(x)  # the timed input: already in the engine's dtype, so a timed call casts nothing
     return fn, {"tensorrt_version": trt.__version__, "tensorrt_onnx_dtype": onnx_dtype,
                 "onnx_version": _version("onnx")}, static_in
+
+
+# --- Grids of models x batches x backend configurations (chapters 2 and 5) ---------------------------------------
+
+__all__ += ["config_label", "time_grid", "skipped_configs", "pick_timed"]
+
+
+def config_label(backend: str, dtype, channels_last: bool) -> str:
+    """A configuration as the book's tables name it: ``eager fp16 NHWC``, ``compile fp32``."""
+    return f"{backend} {dtypes.name(dtype)}" + (" NHWC" if channels_last else "")
+
+
+def time_grid(models, batches, configs, *, device="auto", warmup: int = 10, repeats: int = 50, resolution=None,
+              seed: int = 0) -> list[dict]:
+    """Time every model at every batch on every ``(backend, dtype, channels_last)`` of ``configs``.
+
+    ``models`` are names (:func:`gpuefficient.arch.models.create_model`, built one at a time and
+    dropped after use) or a dict of name -> module. Each runs at ``resolution``: an int for all, a
+    function of the name, or None for :func:`gpuefficient.arch.models.input_resolution` (the zoo's or
+    the original paper's, else 224), on a seeded random fp32 batch that :func:`time_backends` casts per
+    config. Rows are :func:`time_backends`'s plus ``batch``, ``resolution`` and ``config``
+    (:func:`config_label`); a config that cannot run here has ``skipped`` set to the reason
+    (:func:`skipped_configs` lists them), every other row ``skipped == ""``.
+    """
+    from gpuefficient.arch.models import create_model, input_resolution
+    from gpuefficient.measure.timer import random_input
+
+    batches = [checks.integer("batches", b) for b in batches]
+    configs = list(configs)
+    named = models if isinstance(models, dict) else {name: None for name in models}
+    if not named or not batches:
+        raise ValueError(f"models, batches: got {list(named)} and {batches}, expected at least one of each")
+    rows = []
+    for name, module in named.items():
+        res = (resolution(name) if callable(resolution) else resolution) or input_resolution(name)
+        checks.integer("resolution", res)
+        model = module if module is not None else create_model(name)
+        for b in batches:
+            x = random_input((b, 3, res, res), torch.float32, device, seed)
+            for r in time_backends(model, x, configs, device=device, warmup=warmup, repeats=repeats, label=name):
+                rows.append({**r, "batch": b, "resolution": res,
+                             "config": config_label(r["backend"], r["dtype"], r["channels_last"])})
+        del model, x
+    return rows
+
+
+def skipped_configs(rows: list[dict]) -> dict[str, str]:
+    """Each configuration that was skipped in ``rows`` (of :func:`time_grid`) -> the first reason given."""
+    out: dict[str, str] = {}
+    for r in rows:
+        if r.get("skipped"):
+            out.setdefault(r.get("config") or config_label(r["backend"], r["dtype"], r["channels_last"]), r["skipped"])
+    return out
+
+
+def pick_timed(rows: list[dict], model: str, batch: int, prefer) -> tuple[float, str]:
+    """(median ms, config) of ``model`` at ``batch`` in the first configuration of ``prefer`` (labels as
+    :func:`config_label` writes them) that ran in ``rows`` (of :func:`time_grid`); (nan, "none ran") when
+    none did."""
+    ran = {r["config"]: r["median_ms"] for r in rows
+           if not r.get("skipped") and r.get("model") == model and r.get("batch") == batch}
+    for config in prefer:
+        if config in ran:
+            return ran[config], config
+    return float("nan"), "none ran"
