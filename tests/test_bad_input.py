@@ -14,7 +14,7 @@ from torch import nn
 from gpuefficient.analysis import costs, rank, roofline
 from gpuefficient.arch import scaling
 from gpuefficient.arch.blocks import ConvBnAct
-from gpuefficient.measure import lut, timer
+from gpuefficient.measure import backends, lut, timer
 
 ROOF = roofline.Roofline(1e12, 1e11)
 
@@ -51,6 +51,10 @@ CASES = [
     (lambda: timer.measure_model(small_cnn(), (1, 3, 8, 8), dtype="fp64", device="cpu"), ValueError,
      "dtype: got 'fp64'"),
     (lambda: timer.random_input((2, -1)), ValueError, "shape: got (2, -1)"),
+    (lambda: backends.prepare(small_cnn(), torch.randn(3, 32)), ValueError,
+     "example_input: got (3, 32), expected a batched (N, C, H, W) input with C = 3"),
+    (lambda: backends.prepare(small_cnn(), torch.randn(1, 3, 8, 8), "tensor-rt"), ValueError,
+     "backend: got 'tensor-rt'"),
     (lambda: timer.measure(lambda: None, device="tpu"), ValueError, "device: got 'tpu'"),
     (lambda: timer.measure(lambda: None, device="cpu", repeats=0), ValueError, "repeats: got 0"),
     (lambda: timer.measure(lambda: None, device="cpu", inner=2, flush_cache=True), ValueError,

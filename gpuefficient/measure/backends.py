@@ -156,6 +156,7 @@ def prepare(model: torch.nn.Module, example_input: torch.Tensor, backend: str = 
     name = dtypes.name(tdtype)
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 1:
         raise TypeError(f"example_input: got {type(example_input).__name__}, expected a batched torch.Tensor")
+    checks.model_input("example_input", model, tuple(example_input.shape))
     dev = resolve_device(device)
     reason = _unavailable(backend, dev)
     if reason:
