@@ -8,10 +8,7 @@ from gpuefficient.design.oracles import SurrogateOracle, TrainingOracle, publish
 from gpuefficient.arch.spec import NetworkSpec
 from gpuefficient.arch.zoo import get
 
-TINY = NetworkSpec.from_dict({
-    "name": "tiny", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": 32},
-    "stages": [{"block": "mbconv", "depth": 1, "out_channels": 8, "expansion": 1.0},
-               {"block": "fused_mbconv", "depth": 1, "out_channels": 16, "stride": 2, "expansion": 2.0}]})
+from conftest import TINY_SPEC as TINY
 
 
 def test_scale_factors_of_a_compound_scaled_spec():

@@ -163,7 +163,7 @@ def test_family_by_phi_and_by_latency_target():
         lacs.family(base, 1.29, 1.16, 1.07, targets=[1.0])
 
 
-def test_table_latency_predicts_from_a_lookup_table(tmp_path):
+def test_table_latency_predicts_from_a_lookup_table(tmp_path, tiny_spec):
     from gpuefficient.measure.timer import Measurement, Task
     from gpuefficient.measure.lut import LatencyTable
 
@@ -171,10 +171,7 @@ def test_table_latency_predicts_from_a_lookup_table(tmp_path):
         t = 1e-6 + 1e-9 * sum(p.numel() for p in module.parameters())
         return Measurement(Task(label="fake"), (t, 1.1 * t, 0.8 * t), 0, "fake", "fake")
 
-    tiny = NetworkSpec.from_dict({
-        "name": "tiny", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": 32},
-        "stages": [{"block": "mbconv", "depth": 1, "out_channels": 8, "expansion": 1.0},
-                   {"block": "fused_mbconv", "depth": 1, "out_channels": 16, "stride": 2, "expansion": 2.0}]})
+    tiny = tiny_spec
     with LatencyTable(tmp_path / "t.sqlite", timer=timer, device="cpu") as table:
         latency = lacs.table_latency(table, batch=2)
         first = latency(tiny)
