@@ -22,10 +22,7 @@ from gpuefficient.design import lacs
 from gpuefficient.measure import backends
 from gpuefficient.measure.timer import Measurement, Task
 
-TINY = NetworkSpec.from_dict({
-    "name": "tiny", "stem": {"out_channels": 8}, "resolution": 32, "head": {"channels": 32},
-    "stages": [{"block": "mbconv", "depth": 1, "out_channels": 8, "expansion": 1.0},
-               {"block": "fused_mbconv", "depth": 1, "out_channels": 16, "stride": 2, "expansion": 2.0}]})
+from conftest import TINY_SPEC as TINY
 
 
 # --- runtime.setup --------------------------------------------------------------------------------------------

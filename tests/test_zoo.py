@@ -190,6 +190,7 @@ def export_and_check(model, x, path):
         torch.testing.assert_close(torch.from_numpy(ours), model(x), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow  # ~7 s, most of it the exporter's first start; the fast suite exports in test_backends
 def test_every_kind_of_zoo_stage_exports_to_onnx(tmp_path):
     """The zoo's stage kinds in one small network (the quick stand-in for exporting every network, which the
     slow test below does), at an odd resolution so TensorFlow 'same' padding pads unevenly."""
