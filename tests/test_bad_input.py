@@ -110,3 +110,30 @@ def test_a_timer_that_returns_junk_stores_nothing(tmp_path):
         with pytest.raises(ValueError, match="timer: returned a median of 1.0 s for 0, expected a finite"):
             table.fill(lut.units(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 3, 8, 8)))
         assert len(table) == 0
+
+
+def test_concurrent_writers_count_only_what_they_stored(tmp_path):
+    """Two writers fill one table: the one whose entry was stored first keeps it, the other reports 0
+    measured (the CLI's "N of M units measured now" over-reported this before)."""
+    path, found = tmp_path / "t.sqlite", lut.units(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 3, 8, 8))
+
+    def fake(module, x):
+        return timer.Measurement(timer.Task(), (1.1e-3, 1e-3, 0.9e-3), 0, "cpu", "fake")
+
+    first = lut.LatencyTable(path, device="cpu", timer=fake)
+
+    def racing(module, x):  # while this writer measures, the other stores the same unit
+        assert first.fill(found) == 1
+        return timer.Measurement(timer.Task(), (5e-3, 5e-3, 5e-3), 0, "cpu", "fake")
+
+    with first, lut.LatencyTable(path, device="cpu", timer=racing) as second:
+        assert second.fill(found) == 0 and len(second) == 1
+        assert second.lookup(found[0]) == pytest.approx(1e-3)  # the first writer's entry, not overwritten
+
+
+def test_a_folder_is_not_a_table(tmp_path):
+    with pytest.raises(lut.LUTError, match="is a folder; expected a file path"):
+        lut.LatencyTable(tmp_path, device="cpu")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(lut.LUTError, match="cannot create its folder"):
+        lut.LatencyTable(tmp_path / "file" / "t.sqlite", device="cpu")

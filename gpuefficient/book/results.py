@@ -9,7 +9,9 @@ half a file. Number formats are written by their canonical names (``fp16``, neve
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import json
+import math
 import os
 import re
 import tempfile
@@ -34,19 +36,34 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unnamed"
 
 
-def _jsonable(value: Any) -> Any:
-    """JSON for what ``json`` cannot write itself: a torch dtype by its canonical name, numpy scalars and
-    arrays as numbers and lists, sets as sorted lists, anything else as its text."""
+def _strict(value: Any, where: str) -> Any:
+    """``value`` as strict JSON data: NaN and infinities become null (unknown), tuples and sets lists, a torch
+    dtype its canonical name, numpy scalars and arrays numbers and lists, paths text. Anything else is
+    refused, naming where it sits: written as ``str(obj)`` it would read back as a different thing."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise ResultsError(f"{where}: got key {bad[0]!r} ({type(bad[0]).__name__}), expected text keys")
+        return {k: _strict(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return [_strict(v, f"{where}[]") for v in sorted(value, key=str)]
     if isinstance(value, torch.dtype):
         try:
             return dtypes.name(value)
         except ValueError:
             return str(value)
     if hasattr(value, "tolist") and type(value).__module__ == "numpy":   # numpy scalar or array
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    return str(value)
+        return _strict(value.tolist(), where)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise ResultsError(f"{where}: got a {type(value).__name__} ({str(value)[:60]!r}), which a result file cannot "
+                       "hold; expected numbers, text, lists or mappings of them (convert or drop it first)")
 
 
 def _canonical_dtypes(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,21 +81,50 @@ def _canonical_dtypes(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` as strict JSON to ``path`` so that readers see the old file or the new one, never half.
+
+    The file gets the permissions any new file gets here (the umask), not the temporary file's 0600.
+    Temporary files left by earlier writers of the same target that were killed mid-write are removed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    text = json.dumps(_strict(data, path.name), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as err:
+        raise ResultsError(f"{path}: cannot write here ({err.strerror or err})") from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True, default=_jsonable)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete ``.<name>.<pid>.*.tmp`` files of ``path`` whose writer process no longer exists."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def read_json(path: str | Path) -> Any:
@@ -112,15 +158,28 @@ def save_results(results_dir: str | Path, chapter: str, name: str, records: list
 
 
 def load_results(results_dir: str | Path, chapter: str) -> list[dict[str, Any]]:
-    """Every saved result set of ``chapter`` (each with ``name``, ``provenance``, ``records``)."""
+    """Every saved result set of ``chapter`` (each with ``name``, ``provenance``, ``records``), each checked:
+    provenance a mapping with a device and a timestamp, records a list of mappings."""
     folder = Path(results_dir) / slug(chapter)
     sets = []
     for path in sorted(folder.glob("*.json")):
         data = read_json(path)
-        if not isinstance(data, dict) or not {"provenance", "records"} <= set(data):
-            raise ResultsError(f"{path}: expected an object with 'provenance' and 'records'")
+        problem = _set_problem(data)
+        if problem:
+            raise ResultsError(f"{path}: {problem}; delete it or re-run the measurement")
         sets.append(data)
     return sets
+
+
+def _set_problem(data: Any) -> str | None:
+    if not isinstance(data, dict) or not {"name", "provenance", "records"} <= set(data):
+        return "expected an object with 'name', 'provenance' and 'records'"
+    if not isinstance(data["provenance"], dict) or not {"device", "timestamp"} <= set(data["provenance"]):
+        return f"got provenance {str(data['provenance'])[:60]!r}, expected a mapping with 'device' and 'timestamp'"
+    records = data["records"]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return f"got records {str(records)[:60]!r}, expected a list of mappings"
+    return None
 
 
 def save_and_show(chapter: str, records: Mapping[str, Any], *, results_dir: str | Path | None, device="auto",

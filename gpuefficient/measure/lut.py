@@ -19,6 +19,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,13 +182,27 @@ def _store_problem(conn: sqlite3.Connection) -> str | None:
 
 def _open_store(path: Path) -> sqlite3.Connection:
     """Connect, check the file and create the table; a corrupt or foreign file raises ``LUTError``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
+    if path.is_dir():
+        raise LUTError(f"latency table {path}: is a folder; expected a file path such as {path / 'latency.sqlite'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LUTError(f"latency table {path}: cannot create its folder ({err.strerror or err})") from err
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise LUTError(f"latency table {path}: not readable and writable by this user; copy it or fix its permissions")
+    try:
+        conn = sqlite3.connect(path, timeout=30)
+    except sqlite3.Error as err:
+        raise LUTError(f"latency table {path}: cannot be opened ({err})") from err
     try:
         problem = _store_problem(conn)
         if problem is None:
             with conn:
                 conn.execute(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock once: a read-only place fails here, before
+            conn.rollback()                  # any unit is measured, not after the first measurement
+    except sqlite3.OperationalError as err:
+        problem = f"cannot be written ({err})"
     except sqlite3.DatabaseError as err:
         problem = f"corrupt or not an SQLite file ({err})"
     if problem:
@@ -271,9 +286,11 @@ class LatencyTable:
                     row = (*key, m.median, m.trimmed_mean, m.iqr, m.repeats, m.timestamp,
                            json.dumps(m.to_dict(), sort_keys=True))
                     with self._conn:  # one transaction per entry: all of it is written, or nothing
-                        self._conn.execute(f"INSERT OR IGNORE INTO latency VALUES ({', '.join('?' * len(_COLUMNS))})",
-                                           row)
-                    known[key], measured = self.lookup(unit), measured + 1
+                        inserted = self._conn.execute(
+                            f"INSERT OR IGNORE INTO latency VALUES ({', '.join('?' * len(_COLUMNS))})", row).rowcount
+                    # another writer may have stored the unit meanwhile: its entry wins, and only what this
+                    # writer stored counts as measured by it
+                    known[key], measured = self.lookup(unit), measured + inserted
             latencies.append(known[key])
         return latencies, measured
 
