@@ -16,13 +16,13 @@ NBARGS  := $(if $(QUICK),--quick $(QUICK),) $(if $(DEVICE),--device $(DEVICE),) 
 
 env: $(STAMP)
 
+# compileall: bytecode once, in parallel. With PYTHONDONTWRITEBYTECODE set (as on these machines) every
+# process would otherwise recompile torch from source on import (measured: 2 min vs 13 s for
+# torch+timm+pandas on a busy 2-core machine). Only an optimisation: a file that does not compile is skipped.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[book,onnx,dev]'
-	# Bytecode once, in parallel: with PYTHONDONTWRITEBYTECODE set (as on these machines) every process
-	# would otherwise recompile torch from source on import (measured: 2 min vs 13 s for torch+timm+pandas
-	# on a busy 2-core machine). Only an optimisation: a file that does not compile is skipped.
 	$(PY) -m compileall -q -j0 $(VENV)/lib > /dev/null 2>&1 || true
 	touch $@
 
