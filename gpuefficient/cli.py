@@ -9,10 +9,13 @@ command that needs them.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import math
 import numbers
+import os
+import signal
 import sys
 
 __all__ = ["main", "build_parser"]
@@ -436,11 +439,23 @@ def main(argv: list[str] | None = None) -> int:
     # torch.compile on a machine without CUDA logs a CUDA_HOME warning on its first compile: noise here
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:  # --help (0), or a bad argument: its one line is printed already (2)
-        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
-    try:
-        return args.run(args)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as stop:  # --help (0), or a bad argument: its one line is printed already (2)
+            status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+        else:
+            status = args.run(args)
+        sys.stdout.flush()  # inside the try: a full disk or a closed pipe is reported here, not at exit
+        return status
+    except BrokenPipeError:  # `... | head -1`: the reader has gone; stop quietly, as a killed writer would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + signal.SIGPIPE
+    except OSError as err:  # the output cannot be written (e.g. a full disk): one line
+        if err.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EBADF):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(f"error: cannot write the output ({err.strerror})", file=sys.stderr)
+            return 1
+        raise
     except Exception as err:  # our own errors (bad values, corrupt table, backend missing): one line, exit 2
         if not (isinstance(err, ValueError) or type(err).__module__.startswith("gpuefficient.")):
             raise

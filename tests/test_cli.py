@@ -225,3 +225,38 @@ def test_scale_json_table_and_bad_coefficient(outputs, capsys):
 def test_help_exits_zero(capsys):
     assert main(["--help"]) == 0
     assert "latency" in capsys.readouterr().out
+
+
+def _run_into(stdout, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "gpuefficient", *args], stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+
+
+@pytest.mark.slow  # a subprocess that imports torch (~5 s); argparse swallows write errors of --help itself
+def test_a_closed_pipe_ends_quietly_with_the_sigpipe_status():
+    """`... | head -1` after the reader has gone: no traceback, status 128 + SIGPIPE, like a killed writer."""
+    import os
+    import signal
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before anything is written: every write fails
+    try:
+        result = _run_into(write, "zoo", "list")
+    finally:
+        os.close(write)
+    assert result.returncode == 128 + signal.SIGPIPE and result.stderr == ""
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line():
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        result = _run_into(full, "zoo", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: cannot write the output (No space left on device)"
