@@ -53,3 +53,17 @@ def test_script_mode_runs_cells_with_parameters_and_skips_interactive(tmp_path, 
     assert [tags for tags, _ in code_cells(source)] == [{"parameters"}, set(), {"interactive"}]
     run_as_script(source, {"x": 5})
     assert "x is 5" in capsys.readouterr().out and (tmp_path / "out.txt").read_text() == "5"
+
+
+def test_a_failed_or_missing_chapter_is_not_rendered(tmp_path):
+    import json
+
+    from gpuefficient.book.notebooks import failed_outputs
+
+    ok, bad, missing = (tmp_path / f"{n}.md" for n in ("ok", "bad", "missing"))
+    error = {"output_type": "error", "ename": "KeyError", "evalue": "'spec'", "traceback": []}
+    for source, outputs in ((ok, [{"output_type": "stream", "text": "fine"}]), (bad, [error])):
+        source.with_suffix(".ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": outputs}]}))
+    assert failed_outputs([ok]) == []
+    assert failed_outputs([ok, bad, missing]) == ["bad.ipynb: KeyError: 'spec'",
+                                                  "missing.ipynb: not executed (run `make notebooks`)"]

@@ -163,6 +163,30 @@ def test_family_by_phi_and_by_latency_target():
         lacs.family(base, 1.29, 1.16, 1.07, targets=[1.0])
 
 
+def test_family_by_target_survives_a_noisy_latency():
+    """Chapter 6 on a busy machine: the base is measured once as the first target, then re-measured 20%
+    slower by noise. The member that cannot meet its target is a row saying why, never an exception."""
+    import random
+
+    base = get("efficientnet_x_b0_gpu").spec
+    base_s = _toy_latency(base)
+    rng = random.Random(0)
+    noisy = lambda spec: _toy_latency(spec) * (1.2 if spec.fingerprint() == base.fingerprint() else  # noqa: E731
+                                                rng.uniform(0.9, 1.1))
+    rows = lacs.family(base, 1.29, 1.16, 1.07, targets=[base_s, 3 * base_s], latency=noisy)
+    met, missed = rows
+    assert met["skipped"] == "" and met["target_s"] == 3 * base_s and met["phi"] > 0
+    assert missed["target_s"] == base_s and "already takes" in missed["skipped"] and math.isnan(missed["phi"])
+    assert missed["spec"] is None and set(met) == set(missed)  # one frame, whatever was met
+
+
+def test_lacs_search_with_every_candidate_skipped_still_has_every_column():
+    base = get("efficientnet_x_b0_gpu").spec
+    rows = lacs.lacs_search(base, [(1.0, 1.0, 1.0)], _toy_latency, lambda spec: 0.7, 10 * _toy_latency(base))
+    assert len(rows) == 1 and "reaches only" in rows[0]["skipped"]
+    assert {"spec", "latency_s", "accuracy", "reward", "phi", "depth", "resolution"} <= set(rows[0])
+
+
 def test_table_latency_predicts_from_a_lookup_table(tmp_path, tiny_spec):
     from gpuefficient.measure.timer import Measurement, Task
     from gpuefficient.measure.lut import LatencyTable

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "main"]
+__all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "failed_outputs", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -99,6 +99,24 @@ def run_as_script(source: Path, parameters: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
+def failed_outputs(sources: list[Path]) -> list[str]:
+    """One line per chapter whose executed ``.ipynb`` is missing or holds an error output: a rendered book
+    must not show a failed chapter as if it had run (Jupyter Book renders error cells and passes -W)."""
+    import json
+
+    problems = []
+    for source in sources:
+        executed = Path(source).with_suffix(".ipynb")
+        if not executed.is_file():
+            problems.append(f"{executed.name}: not executed (run `make notebooks`)")
+            continue
+        cells = json.loads(executed.read_text(encoding="utf-8")).get("cells", [])
+        errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            problems.append(f"{executed.name}: {errors[0].get('ename')}: {str(errors[0].get('evalue'))[:200]}")
+    return problems
+
+
 def _parameters(args) -> dict:
     params = {}
     if args.quick is not None:
@@ -118,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default="", help="where full runs write their measurements")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     parser.add_argument("--script", action="store_true", help="run cells in-process, without Jupyter (bare GPU box)")
+    parser.add_argument("--check", action="store_true", help="run nothing: fail if an executed notebook is missing "
+                        "or holds an error (before rendering)")
     args = parser.parse_args(argv)
 
     sources = find_notebooks()
@@ -127,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown notebook(s) {sorted(unknown)}; expected some of {[s.stem for s in sources]}")
         sources = [s for s in sources if s.stem in wanted]
+    if args.check:
+        problems = failed_outputs(sources)
+        for line in problems:
+            print(f"not rendered: {line}", file=sys.stderr)
+        return 1 if problems else 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no chapter may wait on a model hub
     params = _parameters(args)
     failed = []

@@ -76,25 +76,33 @@ def family(base: NetworkSpec, alpha: float, beta: float, gamma: float, *, phis: 
     (EfficientNet-X's way: each member's phi solved by :func:`solve_phi` against ``latency(spec)``,
     measured or predicted from a lookup table, see :func:`table_latency`). Rows hold ``phi``,
     ``spec``, its depth and width multipliers and input resolution, and ``latency_s`` when
-    ``latency`` is given (and ``target_s`` for targets).
+    ``latency`` is given (and ``target_s`` and ``skipped`` for targets). Code whose inputs are
+    measurements must not fail on their noise: a target the family cannot meet within ``phi_max``
+    (e.g. the base model's own latency, re-measured slower) is a row with ``skipped`` saying why and
+    NaN numbers, after the members, never an exception.
     """
     if (phis is None) == (targets is None):
         raise ValueError("family: expected exactly one of phis (a list of phi) or targets (latencies in seconds)")
     if targets is not None and latency is None:
         raise ValueError("family: targets need latency(spec) -> seconds, measured or from a lookup table")
-    rows = []
+    rows, missed = [], []
     if phis is not None:
         for phi in phis:
             spec = compound_scale(base, alpha, beta, gamma, phi)
             rows.append({"phi": phi, "spec": spec, **({"latency_s": latency(spec)} if latency else {})})
     else:
         for target in targets:
-            phi, lat, spec = _scaled_to_target(base, (alpha, beta, gamma), latency, target, phi_max, tolerance)
-            rows.append({"phi": phi, "spec": spec, "latency_s": lat, "target_s": target})
+            try:
+                phi, lat, spec = _scaled_to_target(base, (alpha, beta, gamma), latency, target, phi_max, tolerance)
+            except ValueError as err:  # a target the family cannot meet, often a measured one met by noise:
+                missed.append({"phi": math.nan, "spec": None, "latency_s": math.nan, "target_s": target,
+                               "depth": math.nan, "width": math.nan, "resolution": math.nan, "skipped": str(err)})
+                continue
+            rows.append({"phi": phi, "spec": spec, "latency_s": lat, "target_s": target, "skipped": ""})
     for row in rows:
         depth, width, _ = multipliers(alpha, beta, gamma, row["phi"])
         row.update(depth=depth, width=width, resolution=row["spec"].resolution)
-    return sorted(rows, key=lambda r: r["phi"])
+    return sorted(rows, key=lambda r: r["phi"]) + missed
 
 
 def table_latency(table, batch: int = 1, granularity: str = "block") -> Callable[[NetworkSpec], float]:
@@ -188,8 +196,10 @@ def lacs_search(base: NetworkSpec, candidates: Sequence[tuple[float, float, floa
         try:
             phi, lat, spec = _scaled_to_target(base, (alpha, beta, gamma), latency, target, phi_max, tolerance)
         except ValueError as err:
-            skipped.append({"alpha": alpha, "beta": beta, "gamma": gamma, "skipped": str(err), "reward": math.nan})
-            continue
+            skipped.append({"alpha": alpha, "beta": beta, "gamma": gamma, "phi": math.nan, "latency_s": math.nan,
+                            "accuracy": math.nan, "reward": math.nan, "depth": math.nan, "resolution": math.nan,
+                            "flops_growth": flops_growth(alpha, beta, gamma), "skipped": str(err), "spec": None})
+            continue  # same columns as a measured row: a table of only skipped candidates still has them
         acc = accuracy(spec)
         rows.append({"alpha": alpha, "beta": beta, "gamma": gamma, "phi": phi, "latency_s": lat,
                      "accuracy": acc, "reward": reward(acc, lat, target, w),
