@@ -15,13 +15,22 @@ NOTEBOOKS = find_notebooks()
 
 
 @pytest.fixture(scope="session")
-def executed():
-    """Execute each notebook once (quick mode, CPU) into notebooks/NAME.ipynb; keep errors and times."""
+def results_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="session")
+def executed(results_dir):
+    """Execute each notebook once (quick mode, CPU) into notebooks/NAME.ipynb; keep errors and times.
+
+    Results are saved as a GPU run saves them (into a temporary folder), so that a record a result file
+    cannot hold fails here, on a CPU, not at the end of a scarce GPU run."""
     outcome = {}
     for source in NOTEBOOKS:
         start = time.perf_counter()
         try:
-            execute(source, parameters={"quick": True, "device": "cpu"}, timeout=900)
+            execute(source, parameters={"quick": True, "device": "cpu", "results_dir": str(results_dir)},
+                    timeout=900)
             outcome[source.stem] = (None, time.perf_counter() - start)
         except Exception as err:  # noqa: BLE001 - reported by the test of that notebook
             outcome[source.stem] = (err, time.perf_counter() - start)
@@ -44,6 +53,19 @@ def test_notebook_runs_in_quick_mode(executed, name):
     outputs = [o for cell in notebook["cells"] if cell["cell_type"] == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "the chapter drew no figure"
+
+
+def test_every_chapter_saves_results_that_load_back(executed, results_dir):
+    from gpuefficient.book.results import load_results
+
+    assert all(err is None for err, _ in executed.values()), "a notebook failed; see its own test"
+    chapters = sorted(p.name for p in results_dir.iterdir() if p.is_dir())
+    assert len(chapters) == len(NOTEBOOKS), chapters
+    for chapter in chapters:
+        sets = load_results(results_dir, chapter)
+        assert sets and all(s["records"] for s in sets), chapter
+        text = "".join(p.read_text() for p in (results_dir / chapter).glob("*.json"))
+        assert "NaN" not in text and '"float16"' not in text and "torch." not in text, chapter
 
 
 def test_book_builds_with_warnings_as_errors(executed):
