@@ -88,4 +88,9 @@ def model_input(name: str, model: Any, value: Any) -> tuple[int, ...]:
     elif isinstance(first, nn.Linear) and (len(sizes) < 2 or sizes[-1] != first.in_features):
         raise ValueError(f"{name}: got {sizes}, expected a batched (N, ..., {first.in_features}) input (the first "
                          f"layer of {type(model).__name__} is {first})")
+    spec = getattr(model, "spec", None)  # a network built from a spec accepts what the spec accepts
+    step = getattr(spec, "resolution_step", None)
+    if isinstance(step, int) and step > 1 and len(sizes) == 4 and any(size % step for size in sizes[2:]):
+        raise ValueError(f"{name}: got {sizes}, but {spec.name} takes heights and widths that are multiples of "
+                         f"{step} (its total stride), e.g. {max(step, sizes[2] // step * step)}")
     return sizes

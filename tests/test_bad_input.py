@@ -137,3 +137,40 @@ def test_a_folder_is_not_a_table(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(lut.LUTError, match="cannot create its folder"):
         lut.LatencyTable(tmp_path / "file" / "t.sqlite", device="cpu")
+
+
+def test_zoo_networks_accept_only_what_their_spec_accepts(meta_build):
+    from gpuefficient.arch.zoo import get
+
+    net = meta_build(get("genet_normal").spec)
+    for size in (225, 16 + 8):
+        with pytest.raises(ValueError, match=f"got \\(1, 3, {size}, {size}\\), but genet_normal takes heights and "
+                                             "widths that are multiples of 32"):
+            costs.analyze(net, (1, 3, size, size))
+    with pytest.raises(ValueError, match="genet_light takes heights and widths that are multiples of 32"):
+        lut.units(meta_build(get("genet_light").spec), (1, 3, 33, 33))
+    assert costs.analyze(meta_build(get("efficientnet_x_b0_gpu").spec), (1, 3, 33, 33)).macs > 0  # 'same': any size
+
+
+def test_suggestions_include_zoo_names():
+    from gpuefficient.arch.models import create_model
+
+    with pytest.raises(ValueError, match=r"model: got 'genet_lite'.*did you mean genet_light"):
+        create_model("genet_lite")
+
+
+def test_pretrained_weights_fail_fast_when_the_hub_cannot_be_reached(monkeypatch):
+    import socket
+    import time
+
+    from gpuefficient.arch.models import create_model
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"pretrained weights for 'resnet18' are not available here .*--weights"):
+        create_model("resnet18", pretrained=True)
+    assert time.perf_counter() - start < 30 and __import__("os").environ["HF_HUB_OFFLINE"] == "1"

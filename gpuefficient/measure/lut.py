@@ -108,7 +108,7 @@ def units(model: nn.Module, input_shape: Sequence[int], granularity: str = "laye
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity: got {granularity!r}, expected one of {list(GRANULARITIES)}")
-    shape = checks.shape("input_shape", input_shape)
+    shape = checks.model_input("input_shape", model, input_shape)
     names = _unit_names(model, granularity)
     shapes = _trace_input_shapes(model, names, shape)
     modules = dict(model.named_modules())  # below: execution order; modules never called are left out
