@@ -54,7 +54,7 @@ def _dtype(text: str) -> str:
 
 def _backend(text: str) -> str:
     from gpuefficient import checks
-    from gpuefficient.measure.backends import BACKENDS
+    from gpuefficient.measure import BACKENDS  # the names alone: no torch imported to check them
 
     try:
         return checks.one_of("backend", text, BACKENDS)
@@ -63,13 +63,18 @@ def _backend(text: str) -> str:
 
 
 def _device(text: str) -> str:
-    """``auto``, ``cpu`` or ``cuda[:N]`` that exists here; kept as given (``auto`` stays ``auto``)."""
-    from gpuefficient.device import resolve_device
+    """``auto``, ``cpu`` or ``cuda[:N]``, kept as given (``auto`` stays ``auto``). Checked without importing
+    torch: the form, and that a CUDA device can exist here at all (an NVIDIA driver); whether cuda:N exists
+    is the command's first step (``resolve_device``)."""
+    import re
 
-    try:
-        resolve_device(text)
-    except ValueError as err:
-        raise _type_error(err, "device") from None
+    from gpuefficient.device import nvidia_driver_present
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if text.startswith("cuda") and not nvidia_driver_present():
+        raise argparse.ArgumentTypeError(f"got {text!r}, but no CUDA device is available here (no NVIDIA driver); "
+                                         "use 'auto' or 'cpu'")
     return text
 
 

@@ -7,18 +7,31 @@ a measurement that does not fit is recorded as skipped with its reason, never si
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import shutil
 import subprocess
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-__all__ = ["resolve_device", "device_name", "software_versions", "gpu_state", "is_out_of_memory", "call_or_oom"]
+__all__ = ["resolve_device", "device_name", "software_versions", "gpu_state", "is_out_of_memory", "call_or_oom",
+           "nvidia_driver_present"]
+
+# torch is imported inside the functions that need it: importing this module (every layer does) costs
+# nothing, so the command line can answer --help, argument errors and the device catalog at once.
+
+
+def nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver is loaded here (without importing torch): without one, torch sees no GPU."""
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn ``"auto"``/``None``/a name into a torch.device: CUDA when present, else the CPU."""
+    import torch
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -34,6 +47,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def device_name(device: str | torch.device | None = "auto") -> str:
     """A human-readable name of the device: the GPU's marketing name or the CPU model."""
+    import torch
+
     dev = resolve_device(device)
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
@@ -49,6 +64,8 @@ def device_name(device: str | torch.device | None = "auto") -> str:
 
 def software_versions() -> dict[str, str]:
     """Versions that change latency: Python, torch, CUDA, cuDNN, timm, the GPU driver."""
+    import torch
+
     versions = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -87,6 +104,8 @@ def gpu_state(device: str | torch.device | None = "auto") -> dict[str, Any]:
     state recorded with a measurement tells whether it was comparable. Uses ``nvidia-smi`` (a
     query, never a setting); returns ``{"gpu_state": "unavailable: <why>"}`` when it cannot.
     """
+    import torch
+
     dev = resolve_device(device)
     if dev.type != "cuda":
         return {}
@@ -120,6 +139,8 @@ def _parse_smi(line: str, names: list[str]) -> dict[str, Any]:
 
 def is_out_of_memory(err: BaseException) -> bool:
     """True for CUDA and CPU allocation failures (which a sweep records and skips)."""
+    import torch
+
     if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     text = str(err)
@@ -130,6 +151,8 @@ def call_or_oom(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, str]:
     """``(fn(*args, **kwargs), "")``, or ``(None, "out of memory: <first line>")`` when the device ran out of
     memory. Other errors propagate. After a failure the CUDA cache is emptied, outside the ``except``
     block so that the failed call's frames (and the tensors they hold) are gone first."""
+    import torch
+
     try:
         return fn(*args, **kwargs), ""
     except Exception as err:  # noqa: BLE001 - only memory errors are turned into a reason

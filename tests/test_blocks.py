@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, OPTIONAL_FIELDS, BlockType, BottleneckBlock, ConvBnAct,
-                                      FusedMBConv, MBConv, SpaceToDepthConv, SqueezeExcite, XXBlock, make_activation,
-                                      make_block)
+from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, BlockType, BottleneckBlock, ConvBnAct, FusedMBConv, MBConv,
+                                      SpaceToDepthConv, SqueezeExcite, XXBlock, make_activation, make_block)
+from gpuefficient.arch.vocabulary import ACTIVATION_NAMES, BLOCK_FIELDS, OPTIONAL_FIELDS
 from gpuefficient.arch.builder import build
 from gpuefficient.arch.spec import StageSpec
 
@@ -246,11 +246,11 @@ def test_block_registry_is_a_contract_on_stage_fields():
     # a stage whose block does not take a field keeps StageSpec's default for it
     assert {field: default for field, (default, _) in OPTIONAL_FIELDS.items()} == {
         field: defaults[field] for field in OPTIONAL_FIELDS}
-    from gpuefficient.arch import blocks
+    from gpuefficient.arch import vocabulary
 
-    assert blocks.PADDED_BLOCKS == ("conv", "mbconv", "fused_mbconv", "space_to_depth")
-    assert blocks.SE_BLOCKS == ("mbconv", "fused_mbconv")
-    assert sorted(blocks.EXPANSION_MEANING) == ["bl", "dw", "fused_mbconv", "mbconv"]
+    assert vocabulary.PADDED_BLOCKS == ("conv", "mbconv", "fused_mbconv", "space_to_depth")
+    assert vocabulary.SE_BLOCKS == ("mbconv", "fused_mbconv")
+    assert sorted(vocabulary.EXPANSION_MEANING) == ["bl", "dw", "fused_mbconv", "mbconv"]
     with pytest.raises(ValueError, match="takes: got"):
         BlockType("bad", ConvBnAct, ("kernel", "stride", "activation", "groups"))
 
@@ -291,3 +291,11 @@ def test_same_padding_follows_tensorflow():
         ConvBnAct(8, 8, 2)
     with pytest.raises(ValueError, match="padding: got 'same', xx blocks pad symmetrically only"):
         make_block("xx", 8, 8, 3, 1, padding="same")
+
+
+def test_the_modules_cover_the_vocabulary_exactly():
+    """Specs are checked against the torch-free vocabulary; every name there must build, and nothing else."""
+    assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
+    assert list(BLOCKS) == list(BLOCK_FIELDS)
+    assert all(BLOCKS[n].takes == BLOCK_FIELDS[n][0] and BLOCKS[n].expansion_meaning == BLOCK_FIELDS[n][1]
+               for n in BLOCKS)

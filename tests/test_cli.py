@@ -260,3 +260,18 @@ def test_a_full_disk_is_one_line():
         result = _run_into(full, "zoo", "list")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: cannot write the output (No space left on device)"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["zoo", "list"], ["hardware", "--json"], ["costs", "x", "--dtype", "int4"],
+                                  ["latency", "x", "--backend", "trt"], ["latency", "x", "--device", "gpu"]])
+def test_answers_without_importing_torch(args):
+    """--help, zoo list, the device catalog and argument errors answer at once: torch (seconds and ~0.8 GB
+    to import) is never loaded for them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\\nfrom gpuefficient.cli import main\\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\\n"
+            f"    main({args!r})\\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gpuefficient import dtypes
-from gpuefficient.device import resolve_device
+from gpuefficient.device import nvidia_driver_present, resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "DeviceSpec",
@@ -230,10 +231,15 @@ def detect_device(device: str | torch.device | None = "auto") -> DeviceSpec:
 
     An unknown GPU's spec carries what torch reports (name, SMs, L2) so plots can still label it;
     its peaks are NaN and its notes point to :func:`gpuefficient.measure.ceilings.measure_ceilings`.
+    Without an NVIDIA driver "auto" is the CPU, decided without importing torch.
     """
+    if device == "cpu" or (device in (None, "auto") and not nvidia_driver_present()):
+        return CATALOG[GENERIC_CPU]
     dev = resolve_device(device)
     if dev.type == "cpu":
         return CATALOG[GENERIC_CPU]
+    import torch
+
     props = torch.cuda.get_device_properties(dev)
     key = match_catalog(props.name)
     if key is None:

@@ -16,22 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpuefficient import checks
+from gpuefficient.arch.vocabulary import BLOCK_FIELDS, OPTIONAL_FIELDS, PADDINGS
 
-__all__ = ["ACTIVATIONS", "BLOCKS", "BlockType", "OPTIONAL_FIELDS", "PADDINGS", "PADDED_BLOCKS", "SE_BLOCKS",
-           "EXPANSION_MEANING", "make_activation", "make_block", "ConvBnAct", "SameConv2d", "SqueezeExcite", "MBConv",
-           "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BottleneckBlock"]
-
-#: How a KxK convolution pads (a stage's ``padding``):
-PADDINGS = {
-    "symmetric": "k // 2 on every side (PyTorch and timm); output ceil(in / stride) for odd kernels",
-    "same": "TensorFlow 'same': output ceil(in / stride), the odd pixel of padding at the bottom/right; "
-            "also for even kernels (the EfficientNet-X release)",
-    "same_static": "timm's padding='same' as GPUNet's release builds it: k // 2 at stride 1, no padding at all "
-                   "at stride > 1 (the dynamic TensorFlow padding is dropped)",
-}
+__all__ = ["ACTIVATIONS", "BLOCKS", "BlockType", "make_activation", "make_block", "ConvBnAct", "SameConv2d",
+           "SqueezeExcite", "MBConv", "FusedMBConv", "SpaceToDepthConv", "XXBlock", "BottleneckBlock"]
 
 # name -> factory taking the channel count (only PReLU uses it: one learned slope per channel)
-ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
+ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {  # one factory per name of vocabulary.ACTIVATION_NAMES
     "relu": lambda channels: nn.ReLU(inplace=True),
     "relu6": lambda channels: nn.ReLU6(inplace=True),
     "silu": lambda channels: nn.SiLU(inplace=True),
@@ -253,15 +244,6 @@ class BottleneckBlock(_GENetBlock):
 
 # --- the block registry: what a stage's ``block`` name builds ---------------------------------------
 
-#: The StageSpec fields a block type may leave out, each with the value a stage of such a block must
-#: keep (``StageSpec`` rejects any other) and what leaving it out means.
-OPTIONAL_FIELDS = {
-    "expansion": (1.0, "have no expansion"),
-    "se_ratio": (0.0, "have no squeeze-excite"),
-    "padding": ("symmetric", "pad symmetrically only"),
-}
-
-
 @dataclass(frozen=True)
 class BlockType:
     """One entry of ``BLOCKS``: how a stage's block is built from the stage's fields.
@@ -318,24 +300,12 @@ def _dw(in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float, act
     return BottleneckBlock(in_ch, out_ch, kernel, stride, expansion, activation, depthwise=True)
 
 
-_KSA = ("kernel", "stride", "activation")  # what every block takes
-_OF_INPUT, _OF_OUTPUT = "relative to the block's input channels", "GENet's r, relative to the block's output width"
-#: Spec block name -> its ``BlockType`` (see there for the contract).
-BLOCKS: dict[str, BlockType] = {entry.name: entry for entry in (
-    BlockType("conv", factory=ConvBnAct, takes=(*_KSA, "padding")),
-    BlockType("mbconv", factory=MBConv, takes=(*_KSA, "expansion", "se_ratio", "padding"),
-              expansion_meaning=_OF_INPUT),
-    BlockType("fused_mbconv", factory=FusedMBConv, takes=(*_KSA, "expansion", "se_ratio", "padding"),
-              expansion_meaning=_OF_INPUT),
-    BlockType("space_to_depth", factory=_space_to_depth, takes=(*_KSA, "padding")),
-    BlockType("xx", factory=XXBlock, takes=_KSA),
-    BlockType("bl", factory=_bl, takes=(*_KSA, "expansion"), expansion_meaning=_OF_OUTPUT),
-    BlockType("dw", factory=_dw, takes=(*_KSA, "expansion"), expansion_meaning=_OF_OUTPUT),
-)}
-#: Blocks that take each optional field (in registry order).
-PADDED_BLOCKS = tuple(name for name, entry in BLOCKS.items() if "padding" in entry.takes)
-SE_BLOCKS = tuple(name for name, entry in BLOCKS.items() if "se_ratio" in entry.takes)
-EXPANSION_MEANING = {name: entry.expansion_meaning for name, entry in BLOCKS.items() if entry.expansion_meaning}
+#: Spec block name -> its ``BlockType`` (see there for the contract): the factories of the names and
+#: fields that ``vocabulary.BLOCK_FIELDS`` declares.
+_FACTORIES = {"conv": ConvBnAct, "mbconv": MBConv, "fused_mbconv": FusedMBConv, "space_to_depth": _space_to_depth,
+              "xx": XXBlock, "bl": _bl, "dw": _dw}
+BLOCKS: dict[str, BlockType] = {name: BlockType(name, factory=_FACTORIES[name], takes=takes, expansion_meaning=meaning)
+                                for name, (takes, meaning) in BLOCK_FIELDS.items()}
 
 
 def make_block(block: str, in_ch: int, out_ch: int, kernel: int, stride: int, expansion: float = 1.0,

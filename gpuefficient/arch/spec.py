@@ -12,12 +12,12 @@ names the path to the bad field (``stages[3].expansion``), the value and what wa
   middle to a quarter of the output; DW r=3 widens the depthwise layer to 3x the output).
 * ``conv``, ``space_to_depth``, ``xx``: not used, must stay 1.0.
 
-Which fields each block type takes is the contract of ``blocks.BLOCKS`` (``BlockType.takes``); a
-field a block does not take must keep its default (``blocks.OPTIONAL_FIELDS``).
+Which fields each block type takes is the contract of ``vocabulary.BLOCK_FIELDS`` (built by ``blocks.BLOCKS``); a
+field a block does not take must keep its default (``vocabulary.OPTIONAL_FIELDS``).
 
 ``se_ratio`` is relative to the block's input channels (EfficientNet, GPUNet); 0 means no SE.
 
-``padding`` (per stage, see ``blocks.PADDINGS``) says how the stage's KxK convs pad: "symmetric"
+``padding`` (per stage, see ``vocabulary.PADDINGS``) says how the stage's KxK convs pad: "symmetric"
 (default), "same" (TensorFlow, as the EfficientNet-X release; a network with a "same" stage accepts
 any resolution, every layer giving ceil(in / stride)) or "same_static" (GPUNet's release).
 
@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gpuefficient import checks
-from gpuefficient.arch.blocks import (ACTIVATIONS, BLOCKS, EXPANSION_MEANING, OPTIONAL_FIELDS, PADDED_BLOCKS, PADDINGS,
-                                      SE_BLOCKS)
+from gpuefficient.arch.vocabulary import (ACTIVATION_NAMES, BLOCK_FIELDS, EXPANSION_MEANING, OPTIONAL_FIELDS,
+                                          PADDED_BLOCKS, PADDINGS, SE_BLOCKS)
 
 __all__ = ["SpecError", "StemSpec", "StageSpec", "HeadSpec", "NetworkSpec", "EXPANSION_MEANING"]
 
@@ -122,7 +122,7 @@ class StemSpec:
         _int(self, "out_channels")
         _odd_kernel(self, "kernel")
         _int(self, "stride", 1, 2, expected="one of [1, 2]")
-        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("activation", self.activation, ACTIVATION_NAMES)
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class StageSpec:
         return 4 * self.out_channels if self.space_to_depth == 1 else self.out_channels
 
     def __post_init__(self) -> None:
-        _choice("block", self.block, BLOCKS)
+        _choice("block", self.block, BLOCK_FIELDS)
         _choice("padding", self.padding, PADDINGS)
         if self.padding != OPTIONAL_FIELDS["padding"][0] and self.block not in PADDED_BLOCKS:
             raise SpecError("padding", f"got {self.padding!r}, expected 'symmetric': {self.block} blocks pad "
@@ -176,7 +176,7 @@ class StageSpec:
                                       "runs at stride 1 because the space-to-depth conv already downsampled)")
         _int(self, "depth")
         _int(self, "out_channels")
-        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("activation", self.activation, ACTIVATION_NAMES)
         if self.block == "space_to_depth":
             _int(self, "stride", low=2)
             _int(self, "kernel")
@@ -214,7 +214,7 @@ class HeadSpec:
     def __post_init__(self) -> None:
         if self.channels is not None:
             _int(self, "channels")
-        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("activation", self.activation, ACTIVATION_NAMES)
         _int(self, "num_classes")
         _check("dropout", checks.number, self.dropout, 0, 1, high_open=True, expected="a probability 0 <= p < 1")
 

@@ -26,13 +26,12 @@ import torch
 
 from gpuefficient import checks, dtypes
 from gpuefficient.device import call_or_oom, resolve_device
+from gpuefficient.measure import BACKENDS
 from gpuefficient.measure.timer import Measurement, Task, measure
 
 __all__ = ["BACKENDS", "BackendUnavailable", "Prepared", "available_backends", "prepare", "output_error",
            "reference_output", "time_backends", "DEFAULT_RTOL"]
 
-BACKENDS = ("eager", "compile", "compile-max-autotune", "compile-cudagraphs", "cudagraph", "onnxruntime",
-            "tensorrt")
 _CUDA_ONLY = ("compile-cudagraphs", "cudagraph", "tensorrt")
 _COMPILE_MODES = {"compile": "default", "compile-max-autotune": "max-autotune", "compile-cudagraphs": "reduce-overhead"}
 _ONNX_DTYPES = ("fp32", "fp16")  # bf16 ONNX kernels are missing from most ONNX Runtime providers
