@@ -270,8 +270,8 @@ def test_answers_without_importing_torch(args):
     import subprocess
     import sys
 
-    code = ("import sys, contextlib, io\\nfrom gpuefficient.cli import main\\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\\n"
-            f"    main({args!r})\\nprint('torch' in sys.modules)")
+    code = ("import sys, contextlib, io\nfrom gpuefficient.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            f"    main({args!r})\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
