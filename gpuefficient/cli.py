@@ -153,39 +153,29 @@ def _cell(value) -> str:
 
 # --- models -----------------------------------------------------------------------------------------------------
 
-def _model(name: str, pretrained: bool = False):
-    """A zoo network built from its spec, else ``create_model`` (timm): importing timm takes seconds,
-    and a zoo network does not need it."""
-    from gpuefficient.arch import zoo
+def _check_size(name: str, resolution: int) -> None:
+    """A command's first step: a zoo network must take ``resolution`` (from its spec alone: no torch yet)."""
+    from gpuefficient.arch.models import check_input_size
 
-    if name in zoo.ZOO and not pretrained:
-        from gpuefficient.arch.builder import build
+    check_input_size(name, resolution)
 
-        return build(zoo.get(name).spec).eval()
+
+def _model(name: str, resolution: int | None = None, pretrained: bool = False):
+    """``create_model(name)``, after checking that the network takes ``resolution``."""
     from gpuefficient.arch.models import create_model
 
+    if resolution is not None:
+        _check_size(name, resolution)
     return create_model(name, pretrained=pretrained)
-
-
-def _spec_costs(spec, name: str | None = None):
-    """The cost report of the network ``spec`` builds at its own resolution, built on the meta device
-    (no memory, no weights initialised)."""
-    import torch
-
-    from gpuefficient.analysis.costs import analyze
-    from gpuefficient.arch.builder import build
-
-    with torch.device("meta"):
-        model = build(spec)
-    return analyze(model, (1, 3, spec.resolution, spec.resolution), name=name)
 
 
 # --- commands ---------------------------------------------------------------------------------------------------
 
 def _costs(args) -> int:
+    _check_size(args.model, args.resolution)
     from gpuefficient.analysis.costs import analyze
 
-    model = _model(args.model)
+    model = _model(args.model, args.resolution)
     report = analyze(model, (args.batch, 3, args.resolution, args.resolution), args.dtype, name=args.model)
     if args.json:
         return _print_json(report.to_dict())
@@ -201,12 +191,13 @@ def _costs(args) -> int:
 
 
 def _latency(args) -> int:
+    _check_size(args.model, args.resolution)
     from gpuefficient.device import resolve_device
     from gpuefficient.measure.backends import prepare
     from gpuefficient.measure.timer import random_input
 
     device = resolve_device(args.device)
-    model = _model(args.model)
+    model = _model(args.model, args.resolution)
     x = random_input((args.batch, 3, args.resolution, args.resolution), device=device, seed=args.seed)
     prepared = prepare(model, x, args.backend, args.dtype, device=device, channels_last=args.channels_last)
     m = prepared.measure(warmup=args.warmup, repeats=args.repeats, label=args.model, flush_cache=args.cold,
@@ -223,19 +214,21 @@ def _latency(args) -> int:
 
 
 def _lut(args) -> int:
-    from gpuefficient.arch.zoo import ZOO
+    from gpuefficient.arch.models import check_input_size, input_resolution
     from gpuefficient.measure import lut
 
     if args.action == "predict" and len(args.models) != 1:
         raise ValueError(f"lut predict: got {len(args.models)} models, expected exactly one")
+    for name in args.models:  # every model's size is checked before the table is opened or anything timed
+        check_input_size(name, args.resolution or input_resolution(name))
     granularities = lut.GRANULARITIES if args.granularity == "both" else (args.granularity,)
     out = {"table": args.table, "backend": args.backend, "dtype": args.dtype, "models": {}}
     with lut.LatencyTable(args.table, backend=args.backend, dtype=args.dtype, device=args.device,
                           warmup=args.warmup, repeats=args.repeats) as table:
         for name in args.models:
-            resolution = args.resolution or (ZOO[name].spec.resolution if name in ZOO else 224)
+            resolution = args.resolution or input_resolution(name)
             shape = (args.batch, 3, resolution, resolution)
-            model = _model(name)
+            model = _model(name, resolution)
             info = {"input_shape": list(shape)}
             for g in granularities:
                 found = lut.units(model, shape, g)
@@ -272,9 +265,10 @@ def _lut(args) -> int:
 
 
 def _rank(args) -> int:
+    _check_size(args.model, args.resolution)
     from gpuefficient.analysis.rank import load_checkpoint, stage_spectra
 
-    model = _model(args.model, pretrained=args.pretrained)
+    model = _model(args.model, args.resolution, pretrained=args.pretrained)
     source = "pretrained (timm)" if args.pretrained else "random initialisation"
     if args.weights:
         load_checkpoint(model, args.weights)
@@ -305,9 +299,11 @@ def _zoo(args) -> int:
         return 0
     if not args.name:
         raise ValueError("zoo show: expected a NAME, one of " + ", ".join(zoo.names()))
+    from gpuefficient.arch.models import spec_costs
+
     entry = zoo.get(args.name)
     res = entry.spec.resolution
-    report = _spec_costs(entry.spec, name=args.name)
+    report = spec_costs(entry.spec, name=args.name)
     data = {"name": entry.name, "source": entry.spec.source, "resolution": res, "params": report.params,
             "macs": report.macs, "flops": report.flops, "paper": entry.paper,
             "timm_equivalent": entry.timm_equivalent, "spec": entry.spec.to_dict()}
@@ -324,11 +320,12 @@ def _zoo(args) -> int:
 
 def _scale(args) -> int:
     from gpuefficient.arch import scaling, zoo
+    from gpuefficient.arch.models import spec_costs
 
     base = zoo.get(args.base).spec
     spec = scaling.compound_scale(base, args.alpha, args.beta, args.gamma, args.phi)
     depth, width, res = scaling.multipliers(args.alpha, args.beta, args.gamma, args.phi)
-    report = _spec_costs(spec)
+    report = spec_costs(spec)
     data = {"base": args.base, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma, "phi": args.phi,
             "multipliers": {"depth": depth, "width": width, "resolution": res}, "resolution": spec.resolution,
             "params": report.params, "macs": report.macs, "flops": report.flops,

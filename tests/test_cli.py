@@ -275,3 +275,15 @@ def test_answers_without_importing_torch(args):
             f"    main({args!r})\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("args", [["costs", "genet_normal", "--resolution", "225"],
+                                  ["costs", "genet_normal", "--resolution", "16"],
+                                  ["latency", "genet_normal", "--resolution", "33"],
+                                  ["rank", "genet_normal", "--resolution", "33"],
+                                  ["lut", "build", "genet_light", "--resolution", "33"]])
+def test_zoo_networks_refuse_a_size_their_spec_refuses_before_building(args, capsys, tmp_path):
+    assert main([*args, "--table", str(tmp_path / "t.sqlite")] if args[0] == "lut" else args) == 2
+    err = capsys.readouterr().err
+    assert "takes multiples of 32 (its total stride)" in err and err.count("\n") == 1
+    assert not (tmp_path / "t.sqlite").exists()  # refused before the table was even opened

@@ -6,10 +6,12 @@ every chapter offline: nothing is downloaded unless a chapter asks for pretraine
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["create_model", "input_resolution", "spec_costs"]
+__all__ = ["create_model", "input_resolution", "check_input_size", "spec_costs"]
 
 #: The input resolution when neither the zoo nor the papers give one (ImageNet's usual crop).
 DEFAULT_RESOLUTION = 224
@@ -26,8 +28,6 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
     within 3 s turns the client offline); failing that it raises one clear ``ValueError`` naming how to
     supply weights offline, so callers can take their documented fallback.
     """
-    import timm
-
     from gpuefficient.arch import zoo
     from gpuefficient.arch.builder import build
 
@@ -35,6 +35,8 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
         if pretrained:
             raise ValueError(f"pretrained weights for {name!r}: zoo networks have none here; load a checkpoint")
         return build(zoo.get(name).spec).eval()
+    import timm  # seconds to import: only for timm names
+
     if not isinstance(name, str) or name not in timm.list_models():
         close = difflib.get_close_matches(str(name), zoo.names() + timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -71,6 +73,22 @@ def _offline_unless_the_hub_answers(host: str = "huggingface.co", timeout_s: flo
             pass
 
 
+def check_input_size(name: str, resolution: int) -> int:
+    """``resolution`` if the network called ``name`` takes it: a zoo network takes what its spec takes (a
+    multiple of its total stride unless it pads TensorFlow-'same'); a timm name is not checked here (its
+    first layer decides). Checked before anything is built, from the spec alone."""
+    from gpuefficient import checks
+    from gpuefficient.arch import zoo
+
+    checks.integer("resolution", resolution)
+    if name in zoo.ZOO:
+        step = zoo.get(name).spec.resolution_step
+        if resolution % step:
+            raise ValueError(f"resolution: got {resolution}, but {name} takes multiples of {step} (its total stride), "
+                             f"e.g. {max(step, resolution // step * step)} or {(resolution // step + 1) * step}")
+    return resolution
+
+
 def input_resolution(name: str) -> int:
     """The input resolution a network is timed at: a zoo network's own (its spec's), else the resolution
     its original paper used where EfficientNet-X's Table 3 lists the timm model (EfficientNet-B2: 260),
@@ -85,7 +103,7 @@ def input_resolution(name: str) -> int:
     return next((r["resolution"] for r in table3_rows() if r["timm"] == name), DEFAULT_RESOLUTION)
 
 
-def spec_costs(spec, batch: int = 1, dtype="fp32"):
+def spec_costs(spec, batch: int = 1, dtype="fp32", name: str | None = None):
     """The cost report (:func:`gpuefficient.analysis.costs.analyze`) of the network ``spec`` builds, at
     ``batch`` images of its own resolution: built on PyTorch's meta device, so no memory is allocated
     and even a large network costs milliseconds."""
@@ -101,4 +119,4 @@ def spec_costs(spec, batch: int = 1, dtype="fp32"):
     checks.integer("batch", batch)
     with torch.device("meta"):
         model = build(spec)
-    return analyze(model, (batch, 3, spec.resolution, spec.resolution), dtype, name=spec.name)
+    return analyze(model, (batch, 3, spec.resolution, spec.resolution), dtype, name=name or spec.name)

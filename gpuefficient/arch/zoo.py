@@ -330,16 +330,11 @@ def paper_comparison(name: str, tolerance: float = 0.02) -> dict:
     ours / paper within ``tolerance``) or "unexplained" (a bug to fix: outside the tolerance without a
     documented gap, or a documented gap whose ratio has moved).
     """
-    import torch
-
-    from gpuefficient.arch.builder import build
-    from gpuefficient.analysis.costs import analyze
+    from gpuefficient.arch.models import spec_costs
 
     entry = get(name)
     res = entry.spec.resolution
-    with torch.device("meta"):
-        model = build(entry.spec)
-    report = analyze(model, (1, 3, res, res))
+    report = spec_costs(entry.spec)
     row = {"name": name, "resolution": res, "paper_resolution": entry.paper.get("resolution"),
            "table": entry.paper.get("table", "")}
     for key, ours in (("params", report.params), ("macs", report.macs)):
