@@ -12,6 +12,7 @@ space far more evenly than independent uniform draws (Fig. 5); :func:`sample_net
 from __future__ import annotations
 
 import hashlib
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -133,7 +134,7 @@ def _check_code(code: Sequence[int]) -> list[int]:
 
 
 def _check_resolution(resolution) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 32 \
+    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < 32 \
             or resolution % 32:
         raise ValueError(f"resolution: got {resolution!r}, expected a positive multiple of 32 (the total "
                          f"stride; the paper searches {RESOLUTIONS[0]}..{RESOLUTIONS[-1]})")

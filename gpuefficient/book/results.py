@@ -18,8 +18,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
 from gpuefficient import dtypes
 from gpuefficient.device import device_name, software_versions
 
@@ -34,6 +32,11 @@ class ResultsError(ValueError):
 def slug(text: str) -> str:
     """A file-name-safe form of a device or model name: ``NVIDIA H100 80GB HBM3`` -> ``nvidia-h100-80gb-hbm3``."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unnamed"
+
+
+def _is_torch_dtype(value: Any) -> bool:
+    """Whether ``value`` is a torch dtype, without importing torch (result files are written without it)."""
+    return type(value).__name__ == "dtype" and type(value).__module__ == "torch"
 
 
 def _strict(value: Any, where: str) -> Any:
@@ -53,7 +56,7 @@ def _strict(value: Any, where: str) -> Any:
         return [_strict(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, (set, frozenset)):
         return [_strict(v, f"{where}[]") for v in sorted(value, key=str)]
-    if isinstance(value, torch.dtype):
+    if _is_torch_dtype(value):
         try:
             return dtypes.name(value)
         except ValueError:
@@ -71,7 +74,7 @@ def _canonical_dtypes(row: Mapping[str, Any]) -> dict[str, Any]:
     ("float16"), replaced by the canonical name; unknown spellings ("", "mixed") are kept."""
     out = {}
     for key, value in row.items():
-        if isinstance(value, torch.dtype) or (key == "dtype" and isinstance(value, str)):
+        if _is_torch_dtype(value) or (key == "dtype" and isinstance(value, str)):
             try:
                 value = dtypes.name(value)
             except ValueError:

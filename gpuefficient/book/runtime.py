@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gpuefficient import checks
 from gpuefficient.device import device_name, resolve_device
 
 __all__ = ["Runtime", "setup", "glue"]
@@ -46,8 +47,7 @@ def setup(device="auto", quick=None, seed: int = 0, *, quiet: str | None = "timm
     name matches the regular expression ``quiet`` are not shown ("timm": timm's; "": every module's;
     None: none silenced).
     """
-    if quick is not None and not isinstance(quick, bool):
-        raise ValueError(f"quick: got {quick!r}, expected None (auto), True or False")
+    quick = checks.flag("quick", quick, allow_none=True)
     if quiet is not None and not isinstance(quiet, str):
         raise ValueError(f"quiet: got {quiet!r}, expected a module-name regular expression, '' (all) or None")
     dev = resolve_device(device)
