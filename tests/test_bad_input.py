@@ -77,6 +77,84 @@ CASES = [
 ]
 
 
+def _api():
+    """The modules the second half of the table calls (imported here: the table is built at collection)."""
+    import pandas as pd
+
+    from gpuefficient import dtypes
+    from gpuefficient.analysis import hardware, predictors
+    from gpuefficient.arch import gpunet_space, models, spec, zoo
+    from gpuefficient.book import claims, results, runtime
+    from gpuefficient.design import lacs, oracles, training
+    from gpuefficient.measure import block_profile, ceilings
+    return locals()
+
+
+A = _api()
+X0 = zoo.get("efficientnet_x_b0_gpu").spec if (zoo := A["zoo"]) else None
+STAGE = dict(block="mbconv", depth=1, out_channels=8)
+CASES += [
+    # compound scaling and LACS
+    (lambda: A["lacs"].reward(-0.1, 1.0, 1.0), ValueError, "accuracy: got -0.1"),
+    (lambda: A["lacs"].reward(0.7, 1.0, 0.0), ValueError, "target: got 0.0"),
+    (lambda: A["lacs"].solve_phi(lambda phi: 1.0, -1.0), ValueError, "target: got -1.0"),
+    (lambda: A["lacs"].solve_phi(lambda phi: 2.0, 1.0), ValueError, "the base model (phi 0) already takes 2"),
+    (lambda: A["lacs"].grid([1.2], [1.1], [1.15], flops_budget=100), ValueError, "grid: no (alpha, beta, gamma) left"),
+    (lambda: A["lacs"].family(X0, 1.29, 1.16, 1.07), ValueError, "expected exactly one of phis"),
+    (lambda: A["lacs"].table_latency(None, batch=0), ValueError, "batch: got 0"),
+    (lambda: scaling.phi_for_resolution(256, 224, 1.0), ValueError, "gamma: got 1.0"),
+    (lambda: scaling.scale_spec("x", 1.0, 1.0, 224), TypeError, "spec: got str"),
+    (lambda: scaling.scale_spec(X0, 1.0, 1.0, 0), ValueError, "resolution: got 0"),
+    # GPUNet's space
+    (lambda: A["gpunet_space"].sobol(0), ValueError, "n: got 0"),
+    (lambda: A["gpunet_space"].decode([0.5] * 40), ValueError, "u: got shape (40,), expected 41 numbers"),
+    (lambda: A["gpunet_space"].decode([1.0] * 41), ValueError, "u[0] (resolution): got 1.0, expected a number in"),
+    (lambda: A["gpunet_space"].from_encoding([0] * 41), ValueError, "code[0] (resolution): got 0"),
+    (lambda: A["gpunet_space"].sample_networks(2, resolution=100), ValueError, "resolution: got 100"),
+    # specs
+    (lambda: A["spec"].StageSpec(block="mbconvv", depth=1, out_channels=8), ValueError, "did you mean 'mbconv'"),
+    (lambda: A["spec"].StageSpec(**STAGE, expansion=0), ValueError, "expansion: got 0"),
+    (lambda: A["spec"].StageSpec(**STAGE, activation="relu7"), ValueError, "activation: got 'relu7'"),
+    (lambda: A["spec"].NetworkSpec.from_dict({"name": "n", "stem": {"out_channels": 8}, "stages": [STAGE],
+                                              "resolutoin": 64}), ValueError, "did you mean 'resolution'"),
+    (lambda: A["spec"].NetworkSpec.from_yaml("name: [unclosed"), ValueError, "invalid YAML"),
+    # device catalog, dtypes, ceilings
+    (lambda: A["hardware"].match_catalog(3), TypeError, "name: got int"),
+    (lambda: A["hardware"].CATALOG["T4"].peak_flops("bf16"), ValueError, "T4 has no bf16 figure"),
+    (lambda: A["dtypes"].name("fp64"), ValueError, "dtype: got 'fp64'"),
+    (lambda: A["dtypes"].to_torch("int8"), ValueError, "dtype: got 'int8', expected one of ['fp32', 'fp16', 'bf16']"),
+    (lambda: A["ceilings"].measure_ceilings("cpu", dtypes=["tf32"]), ValueError, "which is a CUDA (cuBLAS) mode"),
+    # timing
+    (lambda: timer.trimmed_mean([]), ValueError, "trimmed_mean of no values"),
+    (lambda: timer.measure_interleaved({"a": 1}), TypeError, "expected a non-empty dict of label -> callable"),
+    (lambda: timer.Measurement.from_dict({"task": 1}), ValueError, "expected a Measurement.to_dict() with keys"),
+    (lambda: backends.prepare(small_cnn(), torch.randn(1, 3, 8, 8), "eager", "int8"), ValueError, "dtype: got 'int8'"),
+    (lambda: backends.prepare(small_cnn(), "x"), TypeError, "example_input: got str"),
+    (lambda: backends.output_error(torch.zeros(3), torch.zeros(2)), ValueError, "output: got torch.Size([3])"),
+    (lambda: A["block_profile"].profiling_network("xy", 8), ValueError, "block: got 'xy'"),
+    # lookup tables and their statistics
+    (lambda: lut.units(small_cnn(), (1, 3, 8, 8), "stage"), ValueError, "granularity: got 'stage'"),
+    (lambda: lut.LatencyTable("/tmp/never-created.sqlite", dtype="fp64"), ValueError, "dtype: got 'fp64'"),
+    (lambda: lut.LatencyTable("/tmp/never-created.sqlite", timer=3), TypeError, "timer: got int"),
+    (lambda: A["predictors"].evaluate([1.0], [1.0]), ValueError, "expected equal lengths of at least 2"),
+    (lambda: A["predictors"].evaluate([1.0, -1.0], [1.0, 1.0]), ValueError, "predicted_s: got -1.0"),
+    (lambda: A["predictors"].held_out_metrics(A["pd"].DataFrame({"measured_s": [1.0] * 3, "predicted_layer_s": [1.0] * 3})),
+     ValueError, "frame: got 3 networks, expected at least 4"),
+    # models, results, claims, runtime, training
+    (lambda: A["models"].create_model("genet_normal", pretrained=True), ValueError, "zoo networks have none here"),
+    (lambda: A["models"].check_input_size("genet_light", 100), ValueError, "genet_light takes multiples of 32"),
+    (lambda: rank.kernel_matrices(torch.zeros(3)), ValueError, "weight: got (3,), expected a 4-d conv kernel"),
+    (lambda: rank.load_checkpoint(small_cnn(), "/nonexistent.pt"), ValueError, "expected an existing checkpoint file"),
+    (lambda: A["results"].save_results("/tmp", "c", "n", {"a": 1}, {}), ValueError, "records: got dict"),
+    (lambda: A["claims"].Claim("c", "s", "p", "o", verdict="maybe"), ValueError, "verdict: got 'maybe'"),
+    (lambda: A["claims"].ratio_verdict([]), ValueError, "ratios: got none"),
+    (lambda: A["claims"].ratio_verdict([1.2, float("nan")]), ValueError, "ratios: got nan"),
+    (lambda: A["runtime"].setup(quick="yes"), ValueError, "quick: got 'yes'"),
+    (lambda: A["training"].train(small_cnn(), [], epochs=0), ValueError, "epochs: got 0"),
+    (lambda: A["oracles"].TrainingOracle(input_scale=0), ValueError, "input_scale: got 0"),
+]
+
+
 @pytest.mark.parametrize("call, error, fragment", CASES, ids=[c[2][:40] for c in CASES])
 def test_bad_input_gets_one_clear_error(call, error, fragment):
     with pytest.raises(error) as caught:

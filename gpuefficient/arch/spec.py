@@ -286,7 +286,7 @@ class NetworkSpec:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise SpecError("", f"invalid YAML in {str(text_or_path)[:80]!r}: {err}") from err
+            raise SpecError("", f"invalid YAML in {str(text_or_path)[:80]!r}: {' '.join(str(err).split())[:300]}") from err
         if not is_file and not isinstance(data, dict) and "\n" not in str(text_or_path):
             raise SpecError("", f"got {text_or_path!r}, expected a YAML file path (no such file) or YAML text "
                                 "of a mapping of NetworkSpec fields")
