@@ -4,8 +4,9 @@ Prints (1) the cost-analysis time of resnet50 after import, (2) with ``--noteboo
 quick-mode execution time of each notebook, and (3) on a CUDA GPU the timing core's overhead
 against a bare CUDA-event loop on the same work and the measured matmul/copy ceilings against
 the best a plain torch loop reaches, (4) the run-to-run spread of a model's median latency,
-(5) with ``--lut`` the lookup table's accuracy on held-out GPUNet-space networks.
-Targets: analysis <= 0.5 s, each notebook <= 3 min in quick mode on a 2-core CPU, timing
+(5) with ``--lut`` the lookup table's accuracy on held-out GPUNet-space networks, (6) the command
+line's start-up: --help, zoo list, hardware and argument errors in a fresh process.
+Targets: CLI start-up <= 1.5 s each, analysis <= 0.5 s, each notebook <= 3 min in quick mode on a 2-core CPU, timing
 overhead <= 1%, ceilings within 5% / 10%, run-to-run spread <= 2% for work of 1 ms or more;
 on an H100 lookup-table RMSPE <= 5%, >= 95% of held-out networks within 10%, Kendall tau >= 0.9.
 """
@@ -21,7 +22,6 @@ import torch
 
 def cost_analysis_time() -> dict:
     from gpuefficient.analysis.costs import analyze
-    from gpuefficient.analysis import predictors
     from gpuefficient.arch.models import create_model
 
     model = create_model("resnet50")
@@ -115,9 +115,10 @@ def lut_accuracy(n: int = 40) -> dict:
     """
     import tempfile
 
-    from gpuefficient.measure import lut
+    from gpuefficient.analysis import predictors
     from gpuefficient.arch import gpunet_space
     from gpuefficient.arch.builder import build
+    from gpuefficient.measure import lut
 
     cuda = torch.cuda.is_available()
     res, dtype = (224, "fp16") if cuda else (64, "fp32")
@@ -133,12 +134,35 @@ def lut_accuracy(n: int = 40) -> dict:
     return out
 
 
+#: Commands that must answer at once (issue target: <= 1.5 s each on a 2-core CPU); none computes anything.
+CLI_QUICK = {"help": ["--help"], "zoo list": ["zoo", "list"], "hardware": ["hardware"],
+             "bad dtype": ["costs", "resnet18", "--dtype", "int4"], "bad backend": ["latency", "x", "--backend", "trt"],
+             "bad size": ["costs", "genet_normal", "--resolution", "225"]}
+
+
+def cli_startup(runs: int = 3) -> dict:
+    """Wall time of each CLI_QUICK command in a fresh process (median of ``runs``)."""
+    import subprocess
+    import sys
+
+    out = {}
+    for name, args in CLI_QUICK.items():
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "gpuefficient", *args], capture_output=True, timeout=120)
+            times.append(time.perf_counter() - start)
+        out[f"cli_{name.replace(' ', '_')}_s"] = statistics.median(times)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", action="store_true", help="also time each notebook in quick mode")
     parser.add_argument("--lut", action="store_true", help="also measure the lookup table's held-out accuracy")
     args = parser.parse_args()
-    out = cost_analysis_time()
+    out = cli_startup()
+    out.update(cost_analysis_time())
     out.update(run_to_run_spread())
     if args.notebooks:
         out.update(notebook_times())
