@@ -15,7 +15,6 @@ from gpuefficient.arch import zoo
 from gpuefficient.arch.builder import build
 from gpuefficient.arch.models import input_resolution, spec_costs
 from gpuefficient.arch.spec import NetworkSpec
-from gpuefficient.book.claims import Claim, declines, noise_verdict, ratio_verdict
 from gpuefficient.book.results import load_results, provenance, save_and_show
 from gpuefficient.book.runtime import setup
 from gpuefficient.design import lacs
@@ -59,54 +58,6 @@ def test_runtime_dtype_is_fp16_on_cuda_only():
 
     assert Runtime(torch.device("cuda", 0), False, "gpu", 0).dtype == "fp16"
     assert Runtime(torch.device("cpu"), True, "cpu", 0).dtype == "fp32"
-
-
-# --- claims: the verdict rules ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("ratios, expected", [
-    ([1.2, 1.01, 1.5], "holds"), ([0.9, 0.99], "does not hold"), ([0.99, 1.11], "depends"),
-    ([1.0, 1.2], "depends"), ([1.0], "depends"), ([0.8, 1.0], "depends"), ([1.3], "holds"),
-    (np.array([1.1, 1.2], dtype=np.float32), "holds"), ((r for r in (0.5, 0.7)), "does not hold")])
-def test_ratio_verdict(ratios, expected):
-    assert ratio_verdict(ratios) == expected
-    Claim("c", "s", "p", "o", ratio_verdict([1.1]))   # always a valid verdict
-
-
-@pytest.mark.parametrize("bad", [[], [1.1, math.nan], [0.0, 1.2], [-1.0], [True], ["1.1"]])
-def test_ratio_verdict_refuses_what_is_not_a_ratio(bad):
-    with pytest.raises(ValueError, match="ratios: got"):
-        ratio_verdict(bad)
-
-
-@pytest.mark.parametrize("difference, noise, expected", [
-    (0.03, 0.02, "holds"), (-0.03, 0.02, "does not hold"), (0.02, 0.02, "depends"), (-0.02, 0.02, "depends"),
-    (0.0, 0.0, "depends"), (1e-9, 0.0, "holds"), (0.01, 0.05, "depends")])
-def test_noise_verdict(difference, noise, expected):
-    assert noise_verdict(difference, noise) == expected
-
-
-def test_noise_verdict_refuses_bad_numbers():
-    with pytest.raises(ValueError, match="noise: got -0.1"):
-        noise_verdict(0.1, -0.1)
-    with pytest.raises(ValueError, match="difference: got nan"):
-        noise_verdict(math.nan, 0.1)
-
-
-@pytest.mark.parametrize("values, expected", [
-    ([0.9, 0.8, 0.6, 0.4], True),
-    ([0.9, 0.9, 0.9, 0.86], False),        # falls, but by less than the margin
-    ([0.5, 0.2, 0.9, 0.4], False),         # last below first, but the deep half is not lower
-    ([0.4, 0.5, 0.6, 0.7], False),
-    ([0.8, 0.7, 0.65], True),              # odd length: first half [0.8], second [0.7, 0.65]
-    ([0.8, 0.7], True)])
-def test_declines(values, expected):
-    assert declines(values) is expected
-
-
-def test_declines_margin_and_length():
-    assert declines([0.9, 0.8], margin=0.05) and not declines([0.9, 0.8], margin=0.1)
-    with pytest.raises(ValueError, match="at least 2"):
-        declines([0.5])
 
 
 # --- results: save and show -------------------------------------------------------------------------------------

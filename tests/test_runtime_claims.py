@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from gpuefficient.book.claims import Claim, claims_table, verdict
 from gpuefficient.book.runtime import setup
 
 
@@ -18,11 +17,3 @@ def test_setup_picks_quick_on_cpu_and_seeds(capsys):
 def test_setup_rejects_bad_quick():
     with pytest.raises(ValueError, match="quick: got 'yes'"):
         setup("cpu", "yes")
-
-
-def test_claims_table_and_verdicts():
-    table = claims_table([Claim("c", "paper, Table 3", "1", "2 (analytic)", verdict(2 > 1))])
-    assert list(table.columns) == ["Claim", "Source", "Paper", "Ours", "Verdict"]
-    assert table.iloc[0]["Verdict"] == "holds" and verdict(False) == "does not hold"
-    with pytest.raises(ValueError, match="verdict: got 'maybe'"):
-        Claim("c", "s", "1", "2", "maybe")
