@@ -1,5 +1,6 @@
 """The verdict rule: each of the four outcomes from synthetic evidence, the threshold itself, the noise
 margin, unstable and implausible evidence, and the table/ledger the chapters show."""
+import json
 import math
 import re
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpuefficient.book.claims import (Claim, Criterion, VERDICTS, claims_table, declines, demote, judge, ledger,
+from gpuefficient.book.claims import (Check, Claim, Criterion, declared_table, save_claims, VERDICTS, claims_table, declines, demote, judge, ledger,
                                       not_measured, stability_line)
 
 ROW = dict(source="Paper, Table 1 (arXiv v2)", paper="1.5x")
@@ -154,3 +155,18 @@ def test_no_chapter_types_a_verdict():
         for pattern in (r"\bClaim\(", r"\bverdict\(", r"ratio_verdict", r"noise_verdict",
                         r"""["'](holds|does not hold|depends|not tested here|not measured here)["']"""):
             assert not re.search(pattern, code), f"{path.name}: {pattern} in a code cell"
+
+
+def test_check_declares_before_judging_and_saves(tmp_path):
+    check = Check("A is faster", "Paper, Fig. 2", "2x", Criterion("speed-up", ">", 1.0), basis="computed")
+    assert check.judge([1.5]).verdict == "holds" and check.judge([1.5]).basis == "computed"
+    assert check.judge([1.5], basis="surrogate").basis == "surrogate"
+    assert check.not_measured("needs TensorRT").verdict == "not measured here"
+    table = declared_table({"a": check})
+    assert table.iloc[0]["Holds when"] == "speed-up > 1" and list(table.columns)[-1] == "Basis"
+    with pytest.raises(ValueError, match="criterion: got 'x > 1'"):
+        Check("c", "s", "p", "x > 1")
+    path = save_claims([check.judge([0.5])], "Roofline", tmp_path, device="cpu")
+    saved = json.loads(path.read_text())
+    assert saved["records"][0]["verdict"] == "does not hold" and saved["name"].startswith("claims-")
+    assert save_claims([], "Roofline", None) is None

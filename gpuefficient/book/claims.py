@@ -19,7 +19,7 @@ from typing import Sequence
 
 from gpuefficient import checks
 
-__all__ = ["Claim", "Criterion", "judge", "not_measured", "claims_table", "ledger", "declines", "demote",
+__all__ = ["Claim", "Check", "Criterion", "judge", "declared_table", "save_claims", "not_measured", "claims_table", "ledger", "declines", "demote",
            "stability_line",
            "VERDICTS", "BASES", "OPS"]
 
@@ -155,6 +155,48 @@ def not_measured(claim: str, *, source: str, paper: str, criterion: Criterion | 
     return Claim(claim, source, paper, text, "none", "not measured here", "none", reason)
 
 
+@dataclass(frozen=True)
+class Check:
+    """A claim declared before anything is measured: what the paper says and what will count as holding.
+
+    A chapter lists its checks near the top (:func:`declared_table` shows them) and, once it has the
+    evidence, calls :meth:`judge` or :meth:`not_measured` on each, so no criterion is chosen after the fact.
+    """
+
+    claim: str
+    source: str
+    paper: str
+    criterion: Criterion
+    basis: str = "measured"
+
+    def __post_init__(self):
+        if not isinstance(self.criterion, Criterion):
+            raise ValueError(f"criterion: got {self.criterion!r}, expected a Criterion")
+        checks.one_of("basis", self.basis, BASES[:-1])
+
+    def judge(self, values, note: str = "", *, unstable: str | None = None, implausible: str | None = None,
+              basis: str | None = None) -> Claim:
+        """:func:`judge` with this declaration (``basis`` overrides the declared one, e.g. "surrogate")."""
+        return judge(self.claim, source=self.source, paper=self.paper, criterion=self.criterion, values=values,
+                     note=note, basis=basis or self.basis, unstable=unstable, implausible=implausible)
+
+    def not_measured(self, reason: str) -> Claim:
+        return not_measured(self.claim, source=self.source, paper=self.paper, criterion=self.criterion,
+                            reason=reason)
+
+
+def declared_table(declared):
+    """The checks a chapter declares before measuring (a list or a dict of :class:`Check`), as a table."""
+    import pandas as pd
+
+    items = list(declared.values()) if isinstance(declared, dict) else list(declared)
+    for c in items:
+        if not isinstance(c, Check):
+            raise ValueError(f"declared: got {c!r:.60}, expected Check declarations")
+    return pd.DataFrame([{"Claim": c.claim, "Source": c.source, "Paper": c.paper,
+                          "Holds when": c.criterion.describe(), "Basis": c.basis} for c in items])
+
+
 def declines(values: Sequence[float]) -> float:
     """How much a series (e.g. a per-stage rank fraction, shallow to deep) falls: the smaller of (first
     value - last value) and (mean of the first half - mean of the second half). Positive when both agree
@@ -203,3 +245,14 @@ def stability_line(claims: list[Claim], drift: float | None = None) -> str:
         return f"Measurements were stable in this run{drift_text}: no verdict was withheld for noise."
     return (f"Unstable measurements in this run{drift_text}: {len(unstable)} of {len(claims)} verdicts are "
             f"'depends' for that reason, first: {unstable[0].reason.removeprefix('unstable measurement: ')}.")
+
+
+def save_claims(claims: list[Claim], chapter: str, results_dir, device="auto", settings: dict | None = None):
+    """Save a chapter's ledger as the result set ``claims-<device>`` (nothing when ``results_dir`` is None);
+    the book's ledger and the closing notes count verdicts from these files."""
+    if not results_dir:
+        return None
+    from gpuefficient.book.results import provenance, save_results
+
+    meta = provenance(device, settings)
+    return save_results(results_dir, chapter, f"claims-{meta['device']}", [asdict(c) for c in claims], meta)
