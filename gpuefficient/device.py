@@ -11,13 +11,14 @@ import os
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["resolve_device", "device_name", "software_versions", "gpu_state", "is_out_of_memory", "call_or_oom",
-           "nvidia_driver_present"]
+__all__ = ["resolve_device", "device_name", "last_level_cache_bytes", "software_versions", "gpu_state",
+           "is_out_of_memory", "call_or_oom", "nvidia_driver_present"]
 
 # torch is imported inside the functions that need it: importing this module (every layer does) costs
 # nothing, so the command line can answer --help, argument errors and the device catalog at once.
@@ -60,6 +61,31 @@ def device_name(device: str | torch.device | None = "auto") -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "cpu"
+
+
+CPU_CACHE_FALLBACK = 64 << 20  # when the OS does not say: a large server CPU's last-level cache
+
+
+def last_level_cache_bytes(device: str | torch.device | None = "auto") -> int:
+    """The size of ``device``'s last-level cache, found in one place for the whole book: a GPU's L2 as
+    CUDA reports it; a CPU's largest cache as Linux lists it under /sys (``CPU_CACHE_FALLBACK`` where it
+    cannot be read). Cold-cache timing overwrites twice this much; chapters print it."""
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        import torch
+
+        return int(getattr(torch.cuda.get_device_properties(dev), "L2_cache_size", 0)) or CPU_CACHE_FALLBACK
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=CPU_CACHE_FALLBACK)
 
 
 def software_versions() -> dict[str, str]:

@@ -153,6 +153,17 @@ EFFICIENTNET_X_TABLE6 = {
     "X-B7": ((49, 600), (79, 368), (87, 391)),
 }
 
+#: EfficientNet-X, Table 2: the compound-scaling coefficients (alpha, beta, gamma) for depth, width and
+#: resolution. The paper exists in two versions that print different LACS values: the CVPR 2021 paper
+#: (../shared/papers/000_...) and the arXiv version with appendices (002_...). Chapters say which one
+#: each number comes from; Tables 4-6 exist only in the arXiv version.
+EFFICIENTNET_X_TABLE2 = {
+    "CVPR 2021": {"Accuracy-only": (1.2, 1.1, 1.15), "LACS on GPU": (1.29, 1.16, 1.07),
+                  "LACS on TPU": (1.29, 1.14, 1.08)},
+    "arXiv (with appendices)": {"Accuracy-only": (1.2, 1.1, 1.15), "LACS on GPU": (1.28, 1.17, 1.07),
+                                "LACS on TPU": (1.25, 1.17, 1.09)},
+}
+
 #: The same, Table 5: LACS coefficients (alpha, beta, gamma) searched at the X-B1 latency level and
 #: directly at the X-B7 level on GPUv100, with the X-B7 (depth, resolution) each yields.
 EFFICIENTNET_X_TABLE5 = {"X-B1 level": ((1.27, 1.16, 1.08), (75, 368)), "X-B7 level": ((1.28, 1.17, 1.07), (79, 350))}

@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 import torch
 
 from gpuefficient import checks, dtypes
-from gpuefficient.device import call_or_oom, device_name, gpu_state, resolve_device, software_versions
+from gpuefficient.device import (call_or_oom, device_name, gpu_state, last_level_cache_bytes, resolve_device,
+                                 software_versions)
 
 __all__ = ["Task", "Measurement", "measure", "measure_model", "measure_interleaved", "round_ratios",
            "random_input", "trimmed_mean", "SweepPoint", "sweep", "probe_seconds", "measure_within"]
@@ -226,7 +227,7 @@ def measure(fn: Callable[[], Any], *, device: str | torch.device | None = "auto"
     what is timed (``label`` is a shortcut for ``Task(label=...)``).
 
     ``flush_cache=True`` measures cold caches: before every sample a buffer twice the size of the
-    L2 (GPU) or of a typical last-level cache (CPU, 64 MiB) is overwritten, outside the timed
+    L2 (GPU) or of the last-level cache (CPU; :func:`~gpuefficient.device.last_level_cache_bytes`) is overwritten, outside the timed
     interval, so weights and activations are re-read from memory. Only the first call of a sample
     would be cold, so it needs ``inner=1``. The default is warm caches, what back-to-back inference
     sees. ``cudnn_benchmark`` (CUDA): None leaves ``torch.backends.cudnn.benchmark`` as it is,
@@ -354,10 +355,7 @@ def _measurement(task: Task, times: list[float], warmup: int, dev: torch.device)
 
 def _cache_flusher(dev: torch.device) -> Callable[[], None]:
     """A function that evicts the caches by overwriting a buffer twice their size."""
-    if dev.type == "cuda":
-        size = 2 * max(getattr(torch.cuda.get_device_properties(dev), "L2_cache_size", 0), 64 << 20)
-    else:
-        size = 2 * (64 << 20)
+    size = 2 * last_level_cache_bytes(dev)
     buffer = torch.empty(size // 4, dtype=torch.float32, device=dev)
     return lambda: buffer.fill_(1.0)
 
