@@ -13,7 +13,6 @@ import errno
 import json
 import logging
 import math
-import numbers
 import os
 import signal
 import sys
@@ -24,13 +23,17 @@ __all__ = ["main", "build_parser"]
 # --- argument types: the package's vocabularies, checked at parse time ----------------------------------------
 
 def _positive_int(text: str) -> int:
+    """A count given on the command line, checked by the package's own rule (``checks.integer``)."""
+    from gpuefficient import checks
+
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}, expected a positive integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"got {value}, expected a positive integer")
-    return value
+        value = text   # reported by the check below, in its words
+    try:
+        return checks.integer("value", value, 1)
+    except ValueError as err:
+        raise _type_error(err, "value") from None
 
 
 def _type_error(err: ValueError, name: str) -> argparse.ArgumentTypeError:
@@ -116,33 +119,17 @@ class _Parser(argparse.ArgumentParser):
 
 def _print_json(data) -> int:
     """``data`` as strict JSON on one line of stdout: the one way every command prints ``--json``."""
-    json.dump(_json_safe(data), sys.stdout, allow_nan=False, default=str)
+    json.dump(_json_data(data), sys.stdout, allow_nan=False)
     print()
     return 0
 
 
-def _json_safe(value):
-    """NaN and infinities become null (not valid JSON); numpy scalars plain numbers; torch dtypes their
-    canonical names (``fp16``, never ``torch.float16``); tuples lists."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value) if math.isfinite(value) else None
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.dtype):
-        from gpuefficient import dtypes
+def _json_data(value):
+    """Strict JSON data, the result files' one rule (NaN -> null, canonical dtype names, numpy -> numbers);
+    imported here, not at start-up, so ``--help`` stays fast."""
+    from gpuefficient.book.results import json_data
 
-        try:
-            return dtypes.name(value)
-        except ValueError:  # no canonical name (torch.int64, ...): not a format of this package
-            return str(value)
-    return value
+    return json_data(value, "output")
 
 
 def _cell(value) -> str:
@@ -360,7 +347,7 @@ def _hardware(args) -> int:
         print("  ".join(_cell(row[c]).ljust(widths[c]) for c in columns))
     print(f"\ndetected device: {detected.name}")
     if measured:
-        print(json.dumps(_json_safe(measured), indent=2, default=str))
+        print(json.dumps(_json_data(measured), indent=2, allow_nan=False))
     return 0
 
 

@@ -135,7 +135,7 @@ def test_hardware_json(outputs):
     (["lut", "predict", "genet_light", "--backend", "compiled"], "(did you mean 'compile'?)"),
     (["latency", "genet_light", "--device", "gpu"], "--device: got 'gpu'"),
     (["hardware", "--device", "tpu:0"], "--device: got 'tpu:0'"),
-    (["costs", "genet_light", "--batch", "0"], "--batch: got 0, expected a positive integer"),
+    (["costs", "genet_light", "--batch", "0"], "--batch: got 0, expected an integer >= 1"),
 ])
 def test_bad_values_fail_fast_in_one_line(monkeypatch, capsys, argv, message):
     import gpuefficient.device  # noqa: F401 - imports done, so the time below is the checks' own

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from gpuefficient import dtypes
 from gpuefficient.device import device_name, software_versions
 
-__all__ = ["ResultsError", "write_json_atomic", "read_json", "provenance", "save_results", "load_results", "slug",
+__all__ = ["ResultsError", "json_data", "write_json_atomic", "read_json", "provenance", "save_results", "load_results", "slug",
            "save_and_show"]
 
 
@@ -39,7 +39,7 @@ def _is_torch_dtype(value: Any) -> bool:
     return type(value).__name__ == "dtype" and type(value).__module__ == "torch"
 
 
-def _strict(value: Any, where: str) -> Any:
+def json_data(value: Any, where: str = "value") -> Any:
     """``value`` as strict JSON data: NaN and infinities become null (unknown), tuples and sets lists, a torch
     dtype its canonical name, numpy scalars and arrays numbers and lists, paths text. Anything else is
     refused, naming where it sits: written as ``str(obj)`` it would read back as a different thing."""
@@ -51,18 +51,18 @@ def _strict(value: Any, where: str) -> Any:
         bad = [k for k in value if not isinstance(k, str)]
         if bad:
             raise ResultsError(f"{where}: got key {bad[0]!r} ({type(bad[0]).__name__}), expected text keys")
-        return {k: _strict(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: json_data(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_strict(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [json_data(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, (set, frozenset)):
-        return [_strict(v, f"{where}[]") for v in sorted(value, key=str)]
+        return [json_data(v, f"{where}[]") for v in sorted(value, key=str)]
     if _is_torch_dtype(value):
         try:
             return dtypes.name(value)
         except ValueError:
             return str(value)
     if hasattr(value, "tolist") and type(value).__module__ == "numpy":   # numpy scalar or array
-        return _strict(value.tolist(), where)
+        return json_data(value.tolist(), where)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise ResultsError(f"{where}: got a {type(value).__name__} ({str(value)[:60]!r}), which a result file cannot "
@@ -90,7 +90,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     Temporary files left by earlier writers of the same target that were killed mid-write are removed.
     """
     path = Path(path)
-    text = json.dumps(_strict(data, path.name), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    text = json.dumps(json_data(data, path.name), indent=1, sort_keys=True, allow_nan=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(path)
