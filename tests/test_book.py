@@ -68,6 +68,23 @@ def test_every_chapter_saves_results_that_load_back(executed, results_dir):
         assert "NaN" not in text and '"float16"' not in text and "torch." not in text, chapter
 
 
+def test_every_chapter_decides_its_claims_by_the_rule_and_saves_its_ledger(executed, results_dir):
+    """Each chapter saves a claims set: every row has a declared criterion, evidence and a verdict from the
+    rule's vocabulary, and a reason where it is 'depends' or 'not measured here'. The ledger is printed
+    (per chapter, rows by verdict) so that a CI log shows it."""
+    from gpuefficient.book.claims import VERDICTS, Claim, ledger
+    from gpuefficient.book.results import load_results
+
+    assert all(err is None for err, _ in executed.values()), "a notebook failed; see its own test"
+    for chapter in sorted(p.name for p in results_dir.iterdir() if p.is_dir()):
+        sets = [s for s in load_results(results_dir, chapter) if s["name"].startswith("claims-")]
+        assert len(sets) == 1, f"{chapter}: expected one claims set, got {[s['name'] for s in sets]}"
+        rows = [Claim(**r) for r in sets[0]["records"]]   # Claim() re-checks verdict, basis and reason
+        assert rows and all(r.criterion and r.evidence for r in rows), chapter
+        counts = ledger(rows)
+        print(f"ledger {chapter}: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
+
+
 def test_book_builds_with_warnings_as_errors(executed):
     assert all(err is None for err, _ in executed.values()), "a notebook failed; see its own test"
     jb = Path(sys.executable).with_name("jupyter-book")
@@ -78,6 +95,8 @@ def test_book_builds_with_warnings_as_errors(executed):
     for source in NOTEBOOKS:
         page = (html / "notebooks" / f"{source.stem}.html").read_text()
         assert "<img" in page and "Claims check" in page
+        assert re.search(r"(Measurements were stable|Unstable measurements) in this run", page), \
+            f"{source.stem}: the stability line at the top is missing"
         # maths and widgets load from the book's own _static (book/vendor), so a page renders offline
         scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
         assert "../_static/mathjax/tex-mml-chtml.js" in {s.split("?")[0] for s in scripts}
