@@ -15,7 +15,8 @@ import numpy as np
 from gpuefficient import checks
 
 
-__all__ = ["evaluate", "kendall_tau_b", "fit_correction", "held_out_metrics"]
+__all__ = ["evaluate", "kendall_tau_b", "fit_correction", "held_out_metrics", "round_medians", "tau_by_round",
+           "select_and_test"]
 
 
 def _pairs(predicted_s: Sequence[float], measured_s: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -100,3 +101,55 @@ def evaluate(predicted_s: Sequence[float], measured_s: Sequence[float], toleranc
             "within": sum(abs(e) <= tolerance + 1e-12 for e in errors) / n,
             "bias_us": 1e6 * math.fsum(p - m for p, m in zip(predicted, measured)) / n,
             "kendall_tau": kendall_tau_b(predicted, measured)}
+
+
+def round_medians(m) -> list[float]:
+    """The median of each round of an interleaved measurement (``measure_interleaved``), in seconds."""
+    rounds = getattr(getattr(m, "task", None), "rounds", 0)
+    if not rounds or rounds < 2 or m.repeats % rounds:
+        raise ValueError(f"m: got {getattr(m, 'label', m)!r} with rounds {rounds}, expected a measurement of "
+                         "measure_interleaved with at least 2 rounds")
+    k = m.repeats // rounds
+    return [float(np.median(m.times_s[i:i + k])) for i in range(0, m.repeats, k)]
+
+
+def tau_by_round(counts, measured) -> list[float]:
+    """Kendall's tau-b between a count per network (FLOPs, parameters) and its latency, once per round
+    of one interleaved measurement: rounds that disagree show the ranking is not settled by the timing.
+
+    ``counts``: name -> count; ``measured``: name -> Measurement of one ``measure_interleaved`` call.
+    """
+    names = list(counts)
+    missing = [n for n in names if n not in measured]
+    if missing or len(names) < 3:
+        raise ValueError(f"counts: got {names}, expected at least 3 networks, each in measured "
+                         f"(missing: {missing})")
+    per_round = [round_medians(measured[n]) for n in names]
+    if len({len(r) for r in per_round}) != 1:
+        raise ValueError("measured: the measurements have different numbers of rounds, expected one interleaved call")
+    x = [checks.number(f"counts[{n!r}]", counts[n]) for n in names]
+    return [kendall_tau_b(x, [r[i] for r in per_round]) for i in range(len(per_round[0]))]
+
+
+def select_and_test(frame, calibration: int, validation: int) -> tuple[dict, list[dict]]:
+    """Choose the best predictor on one set of networks and judge it on another it was not chosen on.
+
+    Rows ``[0, calibration)`` fit each unit's line (:func:`fit_correction`); rows
+    ``[calibration, calibration + validation)`` choose the (unit, raw or calibrated) predictor with the
+    lowest RMSPE; the remaining rows (at least 2) test it. Returns (the chosen predictor's test metrics
+    with its validation RMSPE, every predictor's validation and test metrics).
+    """
+    n = len(frame)
+    checks.integer("calibration", calibration, 2, n - 4)
+    checks.integer("validation", validation, 2, n - calibration - 2)
+    fit_val, _ = held_out_metrics(frame.iloc[:calibration + validation], calibration)
+    fit_test, _ = held_out_metrics(_without_validation(frame, calibration, validation), calibration)
+    rows = [{**test, "validation_rmspe_pct": val["rmspe_pct"], "test_rmspe_pct": test["rmspe_pct"]}
+            for val, test in zip(fit_val, fit_test)]
+    best = min(rows, key=lambda r: r["validation_rmspe_pct"])
+    return best, rows
+
+
+def _without_validation(frame, calibration: int, validation: int):
+    """The calibration rows followed by the test rows (the validation rows left out)."""
+    return frame.iloc[list(range(calibration)) + list(range(calibration + validation, len(frame)))]

@@ -9,13 +9,15 @@ roofline's attainable rate at the model's intensity and E the execution efficien
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+import re
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
 from gpuefficient import checks
 
-__all__ = ["Roofline", "Work", "latency_model", "execution_efficiency", "conv_work", "dwsep_work", "place_layers"]
+__all__ = ["Roofline", "Work", "latency_model", "execution_efficiency", "conv_work", "dwsep_work", "place_layers",
+           "family", "similar_intensity_pairs", "efficiency_gap", "ridge_moves"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,51 @@ def place_layers(report, roofline: Roofline) -> list[dict[str, Any]]:
             "time_floor_s": float(roofline.time(layer.flops, layer.bytes)),
         })
     return rows
+
+
+def family(name: str) -> str:
+    """A network's family from its name: the leading letters ("resnet50" -> "resnet", "regnety_008" ->
+    "regnety"), so that pairs of the same design are not counted as different networks."""
+    if not isinstance(name, str) or not re.match(r"[A-Za-z]", name):
+        raise ValueError(f"name: got {name!r}, expected a network name starting with a letter")
+    return re.match(r"[A-Za-z]+", name).group(0).lower()
+
+
+def similar_intensity_pairs(intensities: Mapping[str, float], tolerance: float = 0.2) -> list[tuple[str, str]]:
+    """Pairs of networks of different families whose intensities differ by at most ``tolerance``
+    (larger / smaller <= 1 + tolerance): the networks EfficientNet-X compares when it says that similar
+    intensity can come with very different execution efficiency E. Chosen from counts, before timing."""
+    checks.number("tolerance", tolerance, 0, low_open=True)
+    values = {name: float(_amounts(f"intensities[{name!r}]", value)) for name, value in dict(intensities).items()}
+    zero = [name for name, value in values.items() if value == 0]
+    if zero:
+        raise ValueError(f"intensities[{zero[0]!r}]: got 0, expected an intensity > 0 (FLOP/byte)")
+    names = sorted(values, key=values.get)
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if family(a) != family(b) and values[b] <= values[a] * (1 + tolerance)]
+
+
+def efficiency_gap(efficiency: Mapping[str, float], pairs) -> float:
+    """The largest ratio higher E / lower E over ``pairs`` (from :func:`similar_intensity_pairs`)."""
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("pairs: got none, expected at least one (a, b) pair of networks")
+    gaps = []
+    for a, b in pairs:
+        missing = [n for n in (a, b) if n not in efficiency]
+        if missing:
+            raise ValueError(f"pairs: {missing[0]!r} has no efficiency, expected one of {sorted(efficiency)}")
+        ea, eb = (checks.number(f"efficiency[{n!r}]", efficiency[n], 0, low_open=True) for n in (a, b))
+        gaps.append(max(ea, eb) / min(ea, eb))
+    return max(gaps)
+
+
+def ridge_moves(ridges: Mapping[str, float]) -> list[tuple[str, str, float]]:
+    """(older, newer, newer / older ridge point) for consecutive devices of ``ridges`` (given in release
+    order): > 1 where the ridge moved right, so prose about "each generation" can be generated, not typed."""
+    items = [(name, float(_amounts(f"ridges[{name!r}]", value))) for name, value in dict(ridges).items()]
+    if len(items) < 2:
+        raise ValueError(f"ridges: got {len(items)} device(s), expected at least 2 in release order")
+    if any(value == 0 for _, value in items):
+        raise ValueError(f"ridges: got {dict(items)}, expected ridge points > 0")
+    return [(a, b, vb / va) for (a, va), (b, vb) in zip(items, items[1:])]

@@ -5,9 +5,11 @@ GPUNet Sec. 3.2: the search space holds ~10^30 networks but only ~10^4 distinct 
 its layers. The paper finds this over-estimates the end-to-end latency by ~75 us on average:
 timed in isolation every unit pays its own launch and synchronisation overhead, and misses the
 fusion (and skipped launches) that the compiler performs across layers in a whole network. Two
-granularities: ``"layer"`` (conv-BN-act groups, SE, head: what the builder creates) and
-``"block"`` (stem, each block, head: the fusion-aware unit, timed whole so fusion inside a block
-is measured as it happens). :func:`compare` puts predictions next to end-to-end measurements;
+granularities. ``"block"`` (stem, each block, head) is the paper's unit (:data:`PAPER_UNIT`): GPUNet's
+"layers" are the rows its Table 1 counts under #Layers, one convolution in stages 0-1 and one IRB or
+Fused-IRB in stages 2-7 (a stage holds up to 15 of them), ~10^4 distinct configurations. ``"layer"``
+here is finer than the paper's: every conv-BN-act group, squeeze-excite and the head, so an IRB is three
+or four units; it is the book's own variant, which misses the fusion inside a block. :func:`compare` puts predictions next to end-to-end measurements;
 :mod:`gpuefficient.analysis.predictors` scores them.
 
 Entries live in SQLite, one transaction per entry, so a crash mid-fill never leaves half an entry
@@ -36,9 +38,11 @@ from gpuefficient.device import device_name, resolve_device, software_versions
 from gpuefficient.measure.timer import Measurement, Task, measure, random_input
 
 __all__ = ["LUTError", "Unit", "Prediction", "LatencyTable", "units", "unit_key_config", "versions_hash",
-           "eager_timer", "backend_timer", "compare", "GRANULARITIES"]
+           "eager_timer", "backend_timer", "compare", "GRANULARITIES", "PAPER_UNIT"]
 
 GRANULARITIES = ("layer", "block")
+#: The granularity GPUNet's table uses (its "layer": one conv layer or one IRB / Fused-IRB).
+PAPER_UNIT = "block"
 Timer = Callable[[nn.Module, torch.Tensor], Measurement]
 
 
