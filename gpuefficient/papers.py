@@ -167,3 +167,125 @@ EFFICIENTNET_X_TABLE2 = {
 #: The same, Table 5: LACS coefficients (alpha, beta, gamma) searched at the X-B1 latency level and
 #: directly at the X-B7 level on GPUv100, with the X-B7 (depth, resolution) each yields.
 EFFICIENTNET_X_TABLE5 = {"X-B1 level": ((1.27, 1.16, 1.08), (75, 368)), "X-B7 level": ((1.28, 1.17, 1.07), (79, 350))}
+
+
+#: The utilization study (Kosaian & Phanishayee, ../shared/papers/003_...), Sec. 3.1: the V100's peak
+#: *achievable* FP16 rate, measured on a large Tensor-Core matrix multiplication, in TFLOP/s: the
+#: denominator of its GPU utilization.
+V100_FP16_ACHIEVABLE_TFLOPS = 100
+
+#: The same paper, Appendix Tables 1 and 2 (Table 2 continues Table 1): the survey of timm CNNs and
+#: Once-for-All V100 networks on a V100, TensorRT FP16, at the largest batch that fits, 224 x 224
+#: inputs. ``top1`` in %, ``throughput`` in images/s, ``tflops`` the achieved TFLOP/s (throughput x
+#: FLOPs per image, FLOPs = 2 x multiply-adds: ResNet-50's 71.34 / 8722.50 = 8.18 GFLOPs = 2 x 4.1
+#: GMACs); utilization = ``tflops`` / ``V100_FP16_ACHIEVABLE_TFLOPS``. The three flags are the paper's
+#: "X" marks: on the throughput-accuracy, TFLOPS-accuracy and throughput-TFLOPS Pareto frontiers.
+#: The text introduces 103 CNNs; the two tables list these 93.
+UTILIZATION_SURVEY_COLUMNS = ("model", "top1", "throughput", "tflops", "on_tput_acc_frontier",
+                              "on_tflops_acc_frontier", "on_tput_tflops_frontier")
+UTILIZATION_SURVEY = [
+    # model,             top1,  images/s, TFLOP/s, tput-acc, tflops-acc, tput-tflops
+    ("tresnet_m", 83.08, 8444.73, 96.86, True, True, True),
+    ("efficientnetv2_m", 85.10, 1039.29, 38.39, True, True, False),
+    ("seresnet152d", 84.36, 1175.21, 56.39, True, True, False),
+    ("gernet_s", 76.92, 31344.26, 46.65, True, False, True),
+    ("regnetx_004", 72.40, 39215.73, 31.19, True, False, True),
+    ("regnetx_002", 68.76, 50893.82, 20.26, True, False, True),
+    ("efficientnetv2_s", 83.90, 2176.89, 36.42, True, False, False),
+    ("gernet_m", 80.73, 12411.49, 74.58, True, False, False),
+    ("ofanet-v100_@6ms", 73.00, 32903.61, 11.80, True, False, False),
+    ("ofanet-v100_@5ms", 71.00, 42038.86, 11.87, True, False, False),
+    ("regnety_002", 70.25, 42492.74, 16.96, True, False, False),
+    ("resnetrs270", 84.43, 535.07, 54.49, False, True, False),
+    ("resnetrs152", 83.71, 1169.59, 56.72, False, True, False),
+    ("resnet18", 69.75, 22409.05, 81.30, False, False, True),
+    ("resnetrs200", 84.07, 858.29, 53.86, False, False, False),
+    ("regnety_032", 82.72, 2915.10, 30.60, False, False, False),
+    ("resnetrs101", 82.29, 2062.88, 55.70, False, False, False),
+    ("tresnet_x1", 82.05, 2552.27, 77.41, False, False, False),
+    ("tresnet_l", 81.49, 3411.52, 74.21, False, False, False),
+    ("wide_resnet50", 81.46, 4002.17, 91.23, False, False, False),
+    ("gernet_l", 81.35, 8166.70, 74.43, False, False, False),
+    ("seresnext50_32x4d", 81.27, 3998.37, 33.85, False, False, False),
+    ("seresnext101_32x4d", 80.90, 2657.49, 42.39, False, False, False),
+    ("repvgg_b3", 80.49, 1526.05, 88.88, False, False, False),
+    ("seresnet50", 80.27, 6059.46, 49.59, False, False, False),
+    ("repvgg_b3g4", 80.21, 2082.79, 74.35, False, False, False),
+    ("dpn107", 80.16, 887.80, 32.49, False, False, False),
+    ("efficientnet_b2", 80.10, 4518.30, 9.83, False, False, False),
+    ("cspresnext50", 80.04, 4911.09, 30.20, False, False, False),
+    ("dpn92", 80.01, 1677.89, 21.82, False, False, False),
+    ("ofanet-flops@595M", 80.00, 7063.24, 8.41, False, False, False),
+    ("resnetrs50", 79.89, 5189.78, 44.55, False, False, False),
+    ("dpn131", 79.82, 1002.03, 32.09, False, False, False),
+    ("resnext50_32x4d", 79.77, 5011.84, 42.41, False, False, False),
+    ("regnety_064", 79.72, 3313.35, 42.11, False, False, False),
+    ("resnext50d_32x4d", 79.68, 4755.81, 42.52, False, False, False),
+    ("dpn98", 79.64, 1435.61, 33.51, False, False, False),
+    ("ofanet-flops@482M", 79.60, 9035.14, 8.72, False, False, False),
+    ("cspresnet50", 79.57, 6691.55, 60.45, False, False, False),
+    ("hrnet_w64", 79.47, 1277.18, 73.81, False, False, False),
+    ("repvgg_b2g4", 79.37, 2542.93, 64.03, False, False, False),
+    ("resnext101_32x8d", 79.31, 2265.54, 74.37, False, False, False),
+    ("hrnet_w48", 79.30, 1612.77, 55.73, False, False, False),
+    ("regnety_040", 79.22, 6893.49, 54.78, False, False, False),
+    ("dpn68b", 79.22, 4644.92, 21.61, False, False, False),
+    ("regnetx_080", 79.19, 4313.02, 68.97, False, False, False),
+    ("ofanet-flops@389M", 79.10, 11343.95, 8.84, False, False, False),
+    ("efficientnet_b1", 79.10, 6249.63, 9.29, False, False, False),
+    ("resnet50", 79.04, 8722.50, 71.34, False, False, False),
+    ("hrnet_w40", 78.92, 1742.82, 44.24, False, False, False),
+    ("hrnet_w44", 78.90, 1632.27, 48.59, False, False, False),
+    ("repvgg_b2", 78.79, 1999.03, 81.63, False, False, False),
+    ("dla169", 78.69, 2610.92, 60.35, False, False, False),
+    ("dla102x", 78.51, 3209.39, 37.54, False, False, False),
+    ("regnetx_040", 78.48, 5317.33, 42.16, False, False, False),
+    ("dla60_res2net", 78.46, 4167.03, 34.36, False, False, False),
+    ("hrnet_w32", 78.45, 2842.49, 50.72, False, False, False),
+    ("dla60_res2next", 78.44, 4035.40, 27.91, False, False, False),
+    ("seresnet101", 78.38, 3552.61, 55.46, False, False, False),
+    ("repvgg_b1", 78.37, 3120.94, 81.94, False, False, False),
+    ("dla60x", 78.25, 4394.39, 30.91, False, False, False),
+    ("hrnet_w30", 78.21, 2745.27, 44.51, False, False, False),
+    ("regnetx_032", 78.17, 7045.64, 44.76, False, False, False),
+    ("dla102", 78.03, 3795.49, 54.39, False, False, False),
+    ("seresnext26t_32x4d", 77.99, 6081.96, 32.60, False, False, False),
+    ("regnety_016", 77.86, 7238.16, 23.34, False, False, False),
+    ("tv_resnext50_32x4d", 77.62, 5015.94, 42.44, False, False, False),
+    ("seresnext26d_32x4d", 77.60, 6070.07, 32.92, False, False, False),
+    ("repvgg_b1g4", 77.59, 4135.22, 67.14, False, False, False),
+    ("mixnet_m", 77.26, 4722.31, 3.20, False, False, False),
+    ("efficientnet_b0", 77.10, 11612.13, 8.96, False, False, False),
+    ("dla60", 77.03, 5507.80, 46.66, False, False, False),
+    ("regnetx_016", 76.95, 8326.46, 26.69, False, False, False),
+    ("hrnet_w18", 76.76, 3198.62, 27.40, False, False, False),
+    ("repvgg_a2", 76.46, 6444.23, 73.28, False, False, False),
+    ("dpn68", 76.32, 4105.41, 19.10, False, False, False),
+    ("regnety_008", 76.32, 19957.41, 31.82, False, False, False),
+    ("ofanet-v100_@11ms", 76.10, 16811.99, 11.83, False, False, False),
+    ("mixnet_s", 75.99, 6812.00, 3.26, False, False, False),
+    ("ofanet-v100_@9ms", 75.30, 21176.05, 13.25, False, False, False),
+    ("regnety_006", 75.25, 23534.66, 28.30, False, False, False),
+    ("repvgg_b0", 75.15, 9027.21, 61.33, False, False, False),
+    ("hrnet_w18_small_v2", 75.11, 6063.18, 31.48, False, False, False),
+    ("regnetx_008", 75.04, 23851.86, 38.15, False, False, False),
+    ("seresnet34", 74.81, 10143.47, 74.33, False, False, False),
+    ("dla34", 74.63, 7573.85, 46.35, False, False, False),
+    ("regnety_004", 74.03, 24692.65, 19.85, False, False, False),
+    ("regnetx_006", 73.85, 18555.66, 22.30, False, False, False),
+    ("hrnet_w18_small", 72.34, 11923.19, 38.19, False, False, False),
+    ("seresnet18", 71.74, 18435.65, 66.89, False, False, False),
+    ("dla60x_c", 67.89, 7120.45, 8.28, False, False, False),
+    ("dla46x_c", 65.97, 7567.59, 8.06, False, False, False),
+    ("dla46_c", 64.87, 12140.11, 13.94, False, False, False),
+]
+
+
+def utilization_survey_rows() -> list[dict]:
+    """The survey (Appendix Tables 1-2) as dicts, with ``utilization`` = tflops / 100 added (a fraction)."""
+    return [{**dict(zip(UTILIZATION_SURVEY_COLUMNS, row)), "utilization": row[3] / V100_FP16_ACHIEVABLE_TFLOPS}
+            for row in UTILIZATION_SURVEY]
+
+
+__all__ += ["V100_FP16_ACHIEVABLE_TFLOPS", "UTILIZATION_SURVEY", "UTILIZATION_SURVEY_COLUMNS",
+            "utilization_survey_rows"]
