@@ -18,18 +18,19 @@ import torch
 from torch import nn
 
 from gpuefficient import checks
-from gpuefficient.measure.backends import time_backends
+from gpuefficient.measure.backends import prepare, time_backends
 from gpuefficient.arch.blocks import ConvBnAct, FusedMBConv, MBConv, SpaceToDepthConv, make_activation
 from gpuefficient.arch.builder import build
 from gpuefficient.analysis.costs import analyze
 from gpuefficient.dtypes import to_torch
-from gpuefficient.measure.timer import Task, measure, random_input
+from gpuefficient.measure.timer import Measurement, Task, measure, measure_interleaved, random_input
 from gpuefficient.device import resolve_device
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["STANDALONE_ACTIVATIONS", "stage_shapes", "mbconv_variants", "space_to_depth_variants",
            "standalone_activation", "activation_traffic", "with_activation", "factor_variants", "table4_specs",
-           "compare", "output_shapes"]
+           "compare", "output_shapes", "time_interleaved", "activation_variants", "activation_ops",
+           "early_late_contrast", "duplicates"]
 
 #: The activations chapter 4 times (GPUNet Fig. 3, EfficientNet-X Sec. 3.3); "swish" is SiLU.
 STANDALONE_ACTIVATIONS = ("relu", "relu6", "swish", "hardswish", "gelu", "sigmoid", "prelu")
@@ -190,3 +191,132 @@ def compare(variants: dict[str, nn.Module | NetworkSpec], input_shape, configs, 
         for row in time_backends(module, x, configs, device=device, warmup=warmup, repeats=repeats, label=name):
             rows.append({"variant": name, **costs[row["dtype"]], **row})
     return rows
+
+
+def _as_module(variant) -> nn.Module:
+    return build(variant).eval() if isinstance(variant, NetworkSpec) else variant.eval()
+
+
+def time_interleaved(variants: dict[str, nn.Module | NetworkSpec], inputs, config=("eager", "fp32", False), *,
+                     device="auto", warmup: int = 3, rounds: int = 5, repeats: int = 3) -> dict[str, Measurement]:
+    """Time every variant (a module or a spec) on one backend config in alternating rounds
+    (:func:`~gpuefficient.measure.timer.measure_interleaved`), so drift of the machine hits all alike.
+
+    ``inputs`` is one input shape for all variants or a dict label -> shape (e.g. one per stage).
+    Each variant is prepared with :func:`~gpuefficient.measure.backends.prepare` (output checked against
+    eager fp32); a backend that cannot run here raises ``BackendUnavailable``.
+    """
+    if not isinstance(variants, dict) or not variants:
+        raise ValueError(f"variants: got {variants!r:.60}, expected a non-empty dict of label -> module or spec")
+    if not (isinstance(config, (tuple, list)) and len(config) == 3):
+        raise ValueError(f"config: got {config!r}, expected a (backend, dtype, channels_last) tuple")
+    if isinstance(inputs, dict):
+        missing = sorted(set(variants) - set(inputs))
+        if missing:
+            raise ValueError(f"inputs: no shape for {missing}, expected one per variant or a single shape")
+        shapes = {k: tuple(inputs[k]) for k in variants}
+    else:
+        shapes = {k: tuple(inputs) for k in variants}
+    backend, dtype, channels_last = config
+    runs = {}
+    for label, variant in variants.items():
+        x = random_input(shapes[label], torch.float32, device)
+        runs[label] = prepare(_as_module(variant), x, backend, dtype, device=device, channels_last=channels_last).run
+    return measure_interleaved(runs, device=device, warmup=warmup, rounds=rounds, repeats=repeats)
+
+
+class _Copy(nn.Module):
+    """out = a copy of x: the same bytes read and written as an elementwise activation, and no arithmetic."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+
+def activation_variants(names, channels: int, copy: bool = True) -> dict[str, nn.Module]:
+    """The activations ``names`` as modules (not in place), plus a plain ``"copy"`` of the tensor: timed
+    together, the copy is the memory ceiling of the same run that each activation is compared with."""
+    names = list(names)
+    if not names:
+        raise ValueError("names: got none, expected activation names such as 'relu'")
+    variants = {name: standalone_activation(name, channels) for name in names}
+    if copy:
+        variants["copy"] = _Copy()
+    return variants
+
+
+# Ops that move or relabel data but compute nothing: not counted as arithmetic.
+_NOT_ARITHMETIC = {"view", "_unsafe_view", "expand", "detach", "alias", "reshape", "t", "permute", "to",
+                   "_to_copy", "clone", "copy_", "empty_like", "empty"}
+
+
+def activation_ops(name: str) -> list[str]:
+    """The elementwise ATen ops one element of activation ``name`` costs, after decomposing it into
+    PyTorch's core ATen op set (e.g. swish -> sigmoid, mul); views and dtype casts are not counted.
+
+    A count by PyTorch's own decomposition, not by hand: EfficientNet-X (Sec. 5.1) says swish has ~4x
+    ReLU's FLOPs, and this is how many ops the compiler stack actually sees per element.
+    """
+    from torch._decomp import core_aten_decompositions
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    table = core_aten_decompositions()
+
+    class Counter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in table:
+                with self:
+                    out = table[func](*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
+            if func.overloadpacket.__name__ not in _NOT_ARITHMETIC:
+                self.ops.append(func.overloadpacket.__name__)
+            return func(*args, **kwargs)
+
+    module = standalone_activation(name, 4).to("meta")
+    counter = Counter()
+    with torch.no_grad(), counter:
+        module(torch.empty(1, 4, 2, 2, device="meta"))
+    return counter.ops
+
+
+def _geomean(values) -> float:
+    values = [checks.number("speed-up", v, 0, low_open=True) for v in values]
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def early_late_contrast(speedups: dict, early, late) -> list[float]:
+    """Per round: min(geomean speed-up over the ``early`` stages, 1 / geomean speed-up over the ``late`` ones).
+
+    ``speedups`` maps a stage to its per-round speed-ups (e.g. MBConv time / fused time). The value
+    exceeds 1 only in a round where the fused block wins early *and* loses late (EfficientNet-X Sec. 3.2:
+    fused where the shapes favour it, not everywhere); a mix of wins anywhere does not pass.
+    """
+    early, late = list(early), list(late)
+    if not early or not late or set(early) & set(late):
+        raise ValueError(f"early, late: got {early} and {late}, expected two non-empty, disjoint lists of stages")
+    missing = [s for s in early + late if s not in speedups]
+    if missing:
+        raise ValueError(f"speedups: no rounds for stages {missing}, expected one list per stage")
+    rounds = {len(speedups[s]) for s in early + late}
+    if len(rounds) != 1 or 0 in rounds:
+        raise ValueError(f"speedups: got round counts {sorted(rounds)}, expected one equal, non-zero count")
+    return [min(_geomean(speedups[s][r] for s in early), 1 / _geomean(speedups[s][r] for s in late))
+            for r in range(rounds.pop())]
+
+
+def duplicates(specs: dict[str, NetworkSpec]) -> dict[str, str]:
+    """Each label -> the first label whose spec builds the same network at the same resolution (names
+    ignored): variants that change nothing (e.g. EfficientNet-B0's own expansion 6) are one network and must be timed once."""
+    first: dict[tuple, str] = {}
+    out = {}
+    for label, spec in specs.items():
+        if not isinstance(spec, NetworkSpec):
+            raise ValueError(f"specs[{label!r}]: got {type(spec).__name__}, expected a NetworkSpec")
+        key = (spec.resolution, repr(build(spec)))   # the built layers: "swish" and "silu" are one network
+        out[label] = first.setdefault(key, label)
+    return out
