@@ -23,7 +23,8 @@ from gpuefficient import checks
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["StageChoices", "GPUNET_SPACE", "RESOLUTIONS", "ACTIVATION_CODES", "HEAD_CHANNELS", "DIGITS",
-           "sobol", "encode", "from_encoding", "decode", "sample_networks", "to_dict"]
+           "sobol", "uniform", "encode", "from_encoding", "decode", "sample_networks", "to_dict",
+           "normalized_encoding", "centered_discrepancy", "coverage_discrepancy", "SAMPLERS"]
 
 # Table 1, last row: "the dimensions of the input image increase from 224 to 512 at the step of 32".
 RESOLUTIONS = tuple(range(224, 513, 32))
@@ -104,6 +105,16 @@ def sobol(n: int, dim: int = len(DIGITS), seed: int = 0, scramble: bool = True) 
     engine = torch.quasirandom.SobolEngine(int(dim), scramble=scramble, seed=int(seed))
     points = engine.draw(int(n), dtype=torch.float64).numpy()
     return np.minimum(points, np.nextafter(1.0, 0.0))  # guard [0, 1) against rounding
+
+
+def uniform(n: int, dim: int = len(DIGITS), seed: int = 0) -> np.ndarray:
+    """``n`` independent uniform points of [0, 1)^``dim`` (Fig. 5.A's sampler, the alternative to Sobol)."""
+    n, seed, dim = checks.integer("n", n), checks.integer("seed", seed, 0), checks.integer("dim", dim)
+    return np.random.default_rng(seed).random((n, dim))
+
+
+#: The two samplers GPUNet's Fig. 5 compares: name -> f(n, dim, seed) giving points of [0, 1)^dim.
+SAMPLERS = {"sobol": sobol, "uniform": uniform}
 
 
 def _check_point(u: Sequence[float]) -> np.ndarray:
@@ -193,3 +204,36 @@ def sample_networks(n: int, seed: int = 0, resolution: int | None = None, **deco
 def to_dict(code: Sequence[int]) -> dict[str, int]:
     """A Table 2 vector as {digit name: value}, e.g. ``{"resolution": 288, "stage0.filters": 24, ...}``."""
     return {name: value for (name, _), value in zip(DIGITS, _check_code(code))}
+
+
+def normalized_encoding(code: Sequence[int]) -> np.ndarray:
+    """A Table 2 vector as a point of (0, 1)^41: digit i's value, by its position k among the n_i allowed
+    values, becomes (k + 0.5) / n_i, the centre of its cell. Sobol's evenness is a property of the unit cube;
+    this puts the networks the samplers produce back in one, so a discrepancy can compare what they cover."""
+    code = _check_code(code)
+    return np.array([(values.index(v) + 0.5) / len(values) for v, (_, values) in zip(code, DIGITS)])
+
+
+def centered_discrepancy(points) -> float:
+    """Hickernell's centred L2 discrepancy (squared) of ``points`` (n x d, in [0, 1]): how far their spread
+    is from uniform, lower = more even; the quantity ``scipy.stats.qmc.discrepancy`` computes by default."""
+    x = np.asarray(points, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"points: got shape {x.shape}, expected (n, d) with n, d >= 1")
+    if not np.all((x >= 0) & (x <= 1)):
+        raise ValueError("points: got values outside [0, 1], expected points of the unit cube")
+    n, d = x.shape
+    c = np.abs(x - 0.5)
+    single = np.prod(1 + 0.5 * c - 0.5 * c ** 2, axis=1).sum()
+    pairs = np.prod(1 + 0.5 * c[:, None, :] + 0.5 * c[None, :, :] - 0.5 * np.abs(x[:, None, :] - x[None, :, :]),
+                    axis=2).sum()
+    return float((13 / 12) ** d - 2 / n * single + pairs / n ** 2)
+
+
+def coverage_discrepancy(sampler: str, n: int, seed: int = 0) -> float:
+    """The centred discrepancy of the normalised encodings of ``n`` networks drawn by ``sampler`` ("sobol"
+    or "uniform", :data:`SAMPLERS`): GPUNet's Fig. 5 claim made a number (lower covers the space more evenly)."""
+    checks.one_of("sampler", sampler, tuple(SAMPLERS))
+    n = checks.integer("n", n, 2)
+    points = SAMPLERS[sampler](n, len(DIGITS), seed)
+    return centered_discrepancy(np.array([normalized_encoding(encode(u)) for u in points]))
