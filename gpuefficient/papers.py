@@ -289,3 +289,27 @@ def utilization_survey_rows() -> list[dict]:
 
 __all__ += ["V100_FP16_ACHIEVABLE_TFLOPS", "UTILIZATION_SURVEY", "UTILIZATION_SURVEY_COLUMNS",
             "utilization_survey_rows"]
+
+
+#: GENet (Lin et al.), Table 3: latency (ms per image) and the GENet's speed-up over each baseline of its
+#: accuracy group, on V100 FP16 at batch 64 (PyTorch), T4 FP16 and T4 INT8 at batch 32 (TensorRT).
+#: ``group``: the GENet the row is compared with (speed-up = the row's latency / the GENet's).
+GENET_TABLE3 = {
+    # model:            (group,          top1, v100_fp16_ms, t4_fp16_ms, t4_int8_ms)
+    "GENet-light": ("GENet-light", 75.7, 0.1, 0.14, 0.1),
+    "ResNet-34": ("GENet-light", 74.4, 0.22, 0.33, 0.19),
+    "RegNetY-600MF": ("GENet-light", 75.5, 0.31, 0.28, 0.22),
+    "MobileNetV2-1.4": ("GENet-light", 74.7, 0.24, 0.30, 0.20),
+    "DNANet-2a": ("GENet-light", 76.0, 0.19, 0.24, 0.16),
+    "OFANet-9ms": ("GENet-light", 75.3, 0.14, 0.21, 0.15),
+    "GENet-normal": ("GENet-normal", 80.0, 0.20, 0.25, 0.15),
+    "ResNet-152": ("GENet-normal", 79.2, 0.94, 1.04, 0.55),
+    "EfficientNet-B2": ("GENet-normal", 79.8, 0.64, 1.32, 1.02),
+    "OFANet-595M": ("GENet-normal", 80.0, 0.41, 0.71, 0.63),
+    "GENet-large": ("GENet-large", 81.3, 0.34, 0.44, 0.26),
+    "EfficientNet-B3": ("GENet-large", 81.1, 1.12, 2.36, 1.67),
+}
+#: The speed-ups GENet Table 3 prints for the EfficientNet rows (V100 FP16, T4 FP16, T4 INT8), as printed.
+GENET_TABLE3_SPEEDUPS = {"EfficientNet-B2": (3.2, 5.3, 6.8), "EfficientNet-B3": (3.3, 5.4, 6.4)}
+
+__all__ += ["GENET_TABLE3", "GENET_TABLE3_SPEEDUPS"]
