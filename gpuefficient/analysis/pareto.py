@@ -34,7 +34,8 @@ def _as_maximised(points, directions: Sequence[str]) -> np.ndarray:
     try:
         array = np.asarray(points, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"points: got {type(points).__name__}, expected an (n, k) array of numbers ({err})") from None
+        raise ValueError(f"points: got {type(points).__name__}, expected an (n, k) array of numbers "
+                         f"({err})") from None
     k = len(directions)
     if array.ndim == 1 and k == 1:
         array = array[:, None]
