@@ -58,7 +58,8 @@ def test_widths_inputs_and_heads_of_the_folded_spec():
     assert folded.in_channels == 12 and folded.stem.out_channels == 32
     assert [s.out_channels for s in folded.stages] == [64, 128] and [s.depth for s in folded.stages] == [3, 3]
     assert folded.head.num_classes == 40 and folded.resolution == 32 and folded.name == "dense_fold4"
-    assert fold_spec(NetworkSpec.from_dict({**DENSE.to_dict(), "stem": {"out_channels": 12}}), 4).stem.out_channels == 24
+    odd = NetworkSpec.from_dict({**DENSE.to_dict(), "stem": {"out_channels": 12}})
+    assert fold_spec(odd, 4).stem.out_channels == 24
 
 
 def test_fold_inputs_stacks_consecutive_images_and_heads_answer_for_them():
