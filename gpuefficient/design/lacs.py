@@ -17,9 +17,12 @@ from gpuefficient.arch.scaling import compound_scale, flops_growth, multipliers
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["COEFFICIENTS", "REWARD_EXPONENT", "reward", "solve_phi", "family", "table_latency", "measured_latency",
-           "MeasuredLatency", "grid", "lacs_search"]
+           "MeasuredLatency", "grid", "lacs_search", "phi_for_macs", "reward_margin", "dimension_gap",
+           "deeper_lower_fraction", "depth_preference"]
 
-#: EfficientNet-X Table 2 (as reported): (alpha, beta, gamma) for depth, width, resolution.
+#: EfficientNet-X Table 2 as the CVPR 2021 version reports it: (alpha, beta, gamma) for depth, width, resolution.
+#: The arXiv version with appendices prints other LACS values (GPU (1.28, 1.17, 1.07), TPU (1.25, 1.17, 1.09));
+#: both are in ``gpuefficient.papers.EFFICIENTNET_X_TABLE2``. The release's GPU family follows these (CVPR) ones.
 COEFFICIENTS = {"accuracy-only": (1.2, 1.1, 1.15), "lacs-gpu": (1.29, 1.16, 1.07), "lacs-tpu": (1.29, 1.14, 1.08)}
 #: The exponent of the multi-objective reward ACC x (LAT / T)^w that EfficientNet-X uses (Sec. 5.2).
 REWARD_EXPONENT = -0.09
@@ -34,21 +37,31 @@ def reward(accuracy: float, latency: float, target: float, w: float = REWARD_EXP
 
 def solve_phi(latency_at: Callable[[float], float], target: float, phi_max: float = 8.0, tolerance: float = 0.01,
               max_steps: int = 20) -> tuple[float, float]:
-    """The phi whose latency meets ``target`` (Eq. 4's constraint), by bisection: (phi, its latency).
+    """The phi whose latency meets ``target`` (Eq. 4's constraint), by bracketing then bisection: (phi, its latency).
 
     ``latency_at(phi)`` measures (or predicts) the scaled model's latency and must grow with phi.
-    Stops when within ``tolerance`` (relative) of the target, else returns the closest phi seen in
-    ``max_steps`` (latency is a step function of phi: depths and widths are rounded). Raises when
-    even phi = 0 is too slow or ``phi_max`` is too fast for the target.
+    The upper bracket grows from ``phi_max / 8`` by doubling up to ``phi_max``, so a target near the
+    base never pays for timing the largest network. Stops when within ``tolerance`` (relative) of
+    the target, else returns the closest phi seen in ``max_steps`` (latency is a step function of
+    phi: depths and widths are rounded). Raises when even phi = 0 is too slow or ``phi_max`` is too
+    fast for the target.
     """
     checks.number("target", target, 0, low_open=True)
-    low, high = 0.0, float(phi_max)
-    at_low, at_high = latency_at(low), latency_at(high)
+    checks.number("phi_max", phi_max, 0, low_open=True)
+    low, at_low = 0.0, latency_at(0.0)
     if at_low > target * (1 + tolerance):
         raise ValueError(f"target: got {target:.4g}, but the base model (phi 0) already takes {at_low:.4g}")
+    best = (low, at_low)
+    high = phi_max / 8
+    while True:  # bracket: double the upper phi until it reaches the target or phi_max
+        at_high = latency_at(high)
+        if abs(at_high - target) < abs(best[1] - target):
+            best = (high, at_high)
+        if at_high >= target * (1 - tolerance) or high >= phi_max:
+            break
+        low, at_low, high = high, at_high, min(2 * high, phi_max)
     if at_high < target * (1 - tolerance):
         raise ValueError(f"target: got {target:.4g}, but phi_max {phi_max:g} reaches only {at_high:.4g}; raise phi_max")
-    best = (low, at_low) if abs(at_low - target) < abs(at_high - target) else (high, at_high)
     for _ in range(max_steps):
         if abs(best[1] / target - 1) <= tolerance:
             break
@@ -206,3 +219,69 @@ def lacs_search(base: NetworkSpec, candidates: Sequence[tuple[float, float, floa
                      "depth": sum(s.depth for s in spec.stages), "resolution": spec.resolution,
                      "flops_growth": flops_growth(alpha, beta, gamma), "skipped": "", "spec": spec})
     return sorted(rows, key=lambda r: -r["reward"]) + skipped
+
+
+def phi_for_macs(base: NetworkSpec, alpha: float, beta: float, gamma: float, macs: float, phi_max: float = 8.0,
+                 tolerance: float = 0.01) -> tuple[float, float]:
+    """The phi at which ``base`` compound-scaled by (alpha, beta, gamma) counts ``macs`` multiply-adds per
+    image (within ``tolerance``): (phi, its MACs). Two families compared at one phi differ in FLOPs; solved
+    to one FLOPs target they can be compared at equal FLOPs. MACs are counted on the meta device."""
+    from gpuefficient.arch.models import spec_costs
+
+    checks.number("macs", macs, 0, low_open=True)
+    return solve_phi(lambda phi: float(spec_costs(compound_scale(base, alpha, beta, gamma, phi)).macs), macs,
+                     phi_max, tolerance)
+
+
+def reward_margin(tolerance: float, w: float = REWARD_EXPONENT) -> float:
+    """The relative reward difference that landing anywhere within ``tolerance`` of the latency target can
+    make by itself: two candidates may land on opposite sides, each moving its reward by |w| x tolerance.
+    Reward gaps below this say nothing about the coefficients."""
+    checks.number("tolerance", tolerance, 0, 1, low_open=True, high_open=True)
+    checks.number("w", w)
+    return 2 * abs(w) * tolerance
+
+
+def _pair(name: str, value) -> tuple[float, float]:
+    try:
+        depth, resolution = (checks.number(name, v, 0, low_open=True) for v in value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: got {value!r}, expected a (depth, resolution) pair of positive numbers") from err
+    return depth, resolution
+
+
+def dimension_gap(transferred, direct) -> float:
+    """Largest relative difference of (depth, resolution) between a family member built with coefficients
+    searched at a small target (``transferred``) and one searched at its own level (``direct``), relative to
+    the direct one: EfficientNet-X Table 5's check ((75, 368) vs (79, 350): 5.1%, "within 6%")."""
+    t, d = _pair("transferred", transferred), _pair("direct", direct)
+    return max(abs(a - b) / b for a, b in zip(t, d))
+
+
+def deeper_lower_fraction(lacs_members: Sequence, single_members: Sequence) -> float:
+    """Share of members where LACS's (depth, resolution) is at least as deep and at most the resolution of
+    single-objective scaling's member at the same level (EfficientNet-X Table 6's pattern): 1.0 when every
+    member is deeper-or-equal and lower-or-equal resolution."""
+    if len(lacs_members) != len(single_members) or not lacs_members:
+        raise ValueError(f"members: got {len(lacs_members)} LACS and {len(single_members)} single-objective "
+                         "members, expected the same non-zero number (one per family level)")
+    pairs = [(_pair("lacs_members", a), _pair("single_members", b)) for a, b in zip(lacs_members, single_members)]
+    return sum(a[0] >= b[0] and a[1] <= b[1] for a, b in pairs) / len(pairs)
+
+
+def depth_preference(rows: Sequence[dict], reference: tuple[float, float, float]) -> float:
+    """How strongly a search prefers growing depth faster than resolution, against ``reference`` (the
+    accuracy-only pick's (alpha, beta, gamma), scored in the same search): the best row's relative reward
+    advantage over the reference, signed + when the best row's alpha/gamma exceeds the reference's, - when
+    it is below, 0 when they pick the same. Compare its size with :func:`reward_margin`."""
+    met = [r for r in rows if not r.get("skipped")]
+    if not met:
+        raise ValueError("rows: no candidate met the target, expected lacs_search rows with at least one met")
+    ref = [r for r in met if (r["alpha"], r["beta"], r["gamma"]) == tuple(reference)]
+    if not ref:
+        raise ValueError(f"reference: got {tuple(reference)!r}, expected the coefficients of a candidate that "
+                         "met the target in these rows")
+    best = max(met, key=lambda r: r["reward"])
+    ratio, ref_ratio = best["alpha"] / best["gamma"], reference[0] / reference[2]
+    sign = (ratio > ref_ratio) - (ratio < ref_ratio)
+    return sign * (best["reward"] / ref[0]["reward"] - 1)
