@@ -200,6 +200,26 @@ def _latency(args) -> int:
     return 0
 
 
+def _batch_or_max(text: str):
+    """``max`` (the largest batch that fits) or a positive count."""
+    return "max" if text == "max" else _positive_int(text)
+
+
+def _utilization(args) -> int:
+    from gpuefficient.measure.throughput import utilization_report
+
+    if args.resolution:
+        _check_size(args.model, args.resolution)
+    budget = int(args.memory_gib * 2**30) if args.memory_gib else None
+    report = utilization_report(args.model, batch=args.batch, device=args.device, dtype=args.dtype,
+                                resolution=args.resolution or None, reference=args.reference, memory_budget=budget,
+                                warmup=args.warmup, repeats=args.repeats)
+    if args.json:
+        return _print_json(report.to_dict())
+    print(report)
+    return 0
+
+
 def _lut(args) -> int:
     from gpuefficient.arch.models import check_input_size, input_resolution
     from gpuefficient.measure import lut
@@ -374,6 +394,19 @@ def build_parser() -> argparse.ArgumentParser:
     lat.add_argument("--cold", action="store_true", help="flush the caches before every sample")
     lat.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     lat.set_defaults(run=_latency)
+
+    util = sub.add_parser("utilization", help="GPU utilization of a model: throughput x FLOPs / achievable peak "
+                          "(the utilization study), at the largest batch that fits or a given one",
+                          parents=[_shared("device", "warmup", "repeats", "json", **timing)])
+    util.add_argument("model", help="a zoo or timm model name, e.g. resnet50")
+    util.add_argument("--batch", type=_batch_or_max, default="max", help="'max' (default) or a batch size")
+    util.add_argument("--dtype", type=_dtype, default=None, help="fp16 on a GPU, fp32 on a CPU by default")
+    util.add_argument("--resolution", type=_positive_int, default=None, help="input size (default: the model's)")
+    util.add_argument("--reference", choices=("measured", "catalog"), default="measured",
+                      help="peak and ridge point from this device's measured ceilings (default) or the catalog")
+    util.add_argument("--memory-gib", type=float, default=None,
+                      help="CPU only: the memory budget that bounds --batch max (a CPU has no catchable OOM)")
+    util.set_defaults(run=_utilization)
 
     table = sub.add_parser("lut", help="GPUNet-style latency lookup table: fill it, or predict a network from it",
                            parents=[_shared("backend", "dtype", "batch", "resolution", "device", "warmup", "repeats",
