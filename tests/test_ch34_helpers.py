@@ -92,7 +92,7 @@ def test_activation_variants_add_a_real_copy():
 
 
 def test_dw_choice_variants_differ_only_in_kernel_and_ratio():
-    v = rank.dw_choice_variants(8, kernels=(3, 5), ratios=(3, 6), depth=2)
+    v = ablations.dw_choice_variants(8, kernels=(3, 5), ratios=(3, 6), depth=2)
     assert list(v) == ["k=3 r=3", "k=3 r=6", "k=5 r=3", "k=5 r=6"]
     convs = lambda net: [m for m in net.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
     depthwise = [c for c in convs(v["k=5 r=6"]) if c.groups > 1]
@@ -101,18 +101,18 @@ def test_dw_choice_variants_differ_only_in_kernel_and_ratio():
     x = torch.randn(1, 8, 6, 6)
     assert all(net(x).shape == x.shape for net in v.values())
     with pytest.raises(ValueError, match="kernels: got 4"):
-        rank.dw_choice_variants(8, kernels=(4,))
+        ablations.dw_choice_variants(8, kernels=(4,))
     with pytest.raises(ValueError, match="ratios"):
-        rank.dw_choice_variants(8, ratios=(0,))
+        ablations.dw_choice_variants(8, ratios=(0,))
 
 
 def test_per_param_rounds_scales_round_ratios_by_parameters():
     m = _interleaved({"xx": [1.0, 2.0], "bl": [0.5, 0.5]})
-    out = rank.per_param_rounds(m, {"xx": 100, "bl": 25}, "xx")
+    out = ablations.per_param_rounds(m, {"xx": 100, "bl": 25}, "xx")
     # bl: half (then a quarter of) xx's time for a quarter of its parameters: 2x (1x) the time per parameter
     assert list(out) == ["bl"] and out["bl"] == pytest.approx([2.0, 1.0])
     with pytest.raises(ValueError, match="reference: got 'dw'"):
-        rank.per_param_rounds(m, {"xx": 1, "bl": 1}, "dw")
+        ablations.per_param_rounds(m, {"xx": 1, "bl": 1}, "dw")
     with pytest.raises(ValueError, match="expected a positive count"):
-        rank.per_param_rounds(m, {"xx": 100, "bl": 0}, "xx")
+        ablations.per_param_rounds(m, {"xx": 100, "bl": 0}, "xx")
     assert math.isfinite(out["bl"][0])

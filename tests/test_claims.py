@@ -67,6 +67,8 @@ def test_evidence_and_criterion_are_computed_from_the_values():
     assert claim.criterion == "speed-up >= 1.2 x (noise margin ±0.05 x)"
     assert claim.evidence == "speed-up = median 1.4 x over 3 rounds (range 1.3 to 1.5); on cpu"
     assert decide([1.3, 1.5]).evidence.startswith("speed-up = median 1.4 x over 2 rounds")
+    computed = decide([1.3, 1.0], basis="computed")
+    assert "over 2 values" in computed.evidence and computed.reason.startswith("values disagree: 1 of 2 pass")
 
 
 def test_unstable_or_implausible_evidence_is_never_a_verdict():

@@ -28,7 +28,7 @@ from torch import nn
 
 __all__ = ["kernel_matrices", "singular_values", "Spectrum", "spectrum", "effective_rank", "stable_rank",
            "energy_rank", "marchenko_pastur_spectrum", "conv_layers", "stage_convs", "stage_spectra",
-           "load_checkpoint", "suggest_block", "dw_choice_variants", "per_param_rounds"]
+           "load_checkpoint", "suggest_block"]
 
 
 def kernel_matrices(weight: torch.Tensor, groups: int = 1) -> list[torch.Tensor]:
@@ -259,46 +259,3 @@ def suggest_block(summary: dict[str, Any], width: int, resolution: int, latencie
                 f"({1 / speedup:.2f}x faster than {best[0]} r={best[1]:g})"}
     return {**out, "suggestion": best[0], "ratio": best[1],
             "why": f"low rank; {best[0]} r={best[1]:g} measured {speedup:.2f}x faster than XX"}
-
-
-def dw_choice_variants(width: int, kernels=(3, 5), ratios=(3.0, 6.0), depth: int = 1) -> dict[str, nn.Sequential]:
-    """``depth`` stride-1 DW blocks of ``width`` for every (kernel, ratio): GENet's searched choice (k=3,
-    r=3, Sec. 4) next to EfficientNet's (k=5, r=6), built alike so that only k and r differ. Labels are
-    ``"k=3 r=3"``; ``ratio`` is GENet's r of the DW block (its depthwise width / ``width``)."""
-    from gpuefficient import checks
-    from gpuefficient.arch.blocks import make_block
-
-    checks.integer("width", width)
-    checks.integer("depth", depth)
-    kernels, ratios = list(kernels), list(ratios)
-    for k in kernels:
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
-            raise ValueError(f"kernels: got {k!r}, expected odd positive integers such as 3 or 5")
-    for r in ratios:
-        checks.number("ratios", r, 0, low_open=True)
-    if not kernels or not ratios:
-        raise ValueError(f"kernels, ratios: got {kernels} and {ratios}, expected at least one of each")
-    return {f"k={k} r={r:g}": nn.Sequential(*(make_block("dw", width, width, kernel=k, stride=1, expansion=r)
-                                               for _ in range(depth))).eval()
-            for k in kernels for r in ratios}
-
-
-def per_param_rounds(measurements: dict, params: dict, reference: str) -> dict[str, list[float]]:
-    """Per round, each network's latency per parameter over ``reference``'s (> 1: ``reference`` buys its
-    parameters for less time). GENet Fig. 3(c, d) compares blocks at equal model size this way.
-
-    ``measurements``: label -> Measurement of one ``measure_interleaved`` call; ``params``: label -> count.
-    """
-    from gpuefficient.measure.timer import round_ratios
-
-    if reference not in measurements or reference not in params:
-        raise ValueError(f"reference: got {reference!r}, expected one of {sorted(measurements)}")
-    out = {}
-    for label, m in measurements.items():
-        if label == reference:
-            continue
-        if not params.get(label, 0) > 0 or not params[reference] > 0:
-            raise ValueError(f"params: got {params.get(label)!r} for {label!r}, expected a positive count")
-        scale = params[reference] / params[label]
-        out[label] = [r * scale for r in round_ratios(m, measurements[reference])]
-    return out

@@ -97,14 +97,14 @@ def _num(value: float) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _summary(values: list[float], unit: str) -> str:
+def _summary(values: list[float], unit: str, what: str) -> str:
     unit = f" {unit}" if unit else ""
     if len(values) == 1:
         return f"{_num(values[0])}{unit}"
     ordered = sorted(values)
     middle = len(ordered) // 2
     median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return f"median {_num(median)}{unit} over {len(values)} rounds (range {_num(ordered[0])} to {_num(ordered[-1])})"
+    return f"median {_num(median)}{unit} over {len(values)} {what} (range {_num(ordered[0])} to {_num(ordered[-1])})"
 
 
 def judge(claim: str, *, source: str, paper: str, criterion: Criterion, values, note: str = "",
@@ -125,7 +125,9 @@ def judge(claim: str, *, source: str, paper: str, criterion: Criterion, values, 
         raise ValueError("values: got none, expected at least one measured or computed value")
     if any(math.isnan(v) for v in values):
         raise ValueError(f"values: got {values!r}, expected numbers (a NaN is a failed measurement)")
-    evidence = f"{criterion.quantity} = {_summary(values, criterion.unit)}" + (f"; {note}" if note else "")
+    # several measured values are the rounds of an interleaved comparison; computed ones are cases
+    what = "rounds" if basis == "measured" else "values"
+    evidence = f"{criterion.quantity} = {_summary(values, criterion.unit, what)}" + (f"; {note}" if note else "")
     outcomes = [criterion.classify(v) for v in values]
     passed, failed = outcomes.count("pass"), outcomes.count("fail")
     reason = ""
@@ -141,7 +143,7 @@ def judge(claim: str, *, source: str, paper: str, criterion: Criterion, values, 
         if len(values) == 1:
             reason = "inside the noise margin"
         else:
-            reason = f"rounds disagree: {passed} of {len(values)} pass, {failed} fail"
+            reason = f"{what} disagree: {passed} of {len(values)} pass, {failed} fail"
             inside = len(values) - passed - failed
             reason += f", {inside} inside the noise margin" if inside else ""
     return Claim(claim, source, paper, criterion.describe(), evidence, verdict, basis, reason)

@@ -23,14 +23,14 @@ from gpuefficient.arch.blocks import ConvBnAct, FusedMBConv, MBConv, SpaceToDept
 from gpuefficient.arch.builder import build
 from gpuefficient.analysis.costs import analyze
 from gpuefficient.dtypes import to_torch
-from gpuefficient.measure.timer import Measurement, Task, measure, measure_interleaved, random_input
+from gpuefficient.measure.timer import Measurement, Task, measure, measure_interleaved, random_input, round_ratios
 from gpuefficient.device import resolve_device
 from gpuefficient.arch.spec import NetworkSpec
 
 __all__ = ["STANDALONE_ACTIVATIONS", "stage_shapes", "mbconv_variants", "space_to_depth_variants",
            "standalone_activation", "activation_traffic", "with_activation", "factor_variants", "table4_specs",
            "compare", "output_shapes", "time_interleaved", "activation_variants", "activation_ops",
-           "early_late_contrast", "duplicates"]
+           "early_late_contrast", "duplicates", "dw_choice_variants", "per_param_rounds"]
 
 #: The activations chapter 4 times (GPUNet Fig. 3, EfficientNet-X Sec. 3.3); "swish" is SiLU.
 STANDALONE_ACTIVATIONS = ("relu", "relu6", "swish", "hardswish", "gelu", "sigmoid", "prelu")
@@ -319,4 +319,45 @@ def duplicates(specs: dict[str, NetworkSpec]) -> dict[str, str]:
             raise ValueError(f"specs[{label!r}]: got {type(spec).__name__}, expected a NetworkSpec")
         key = (spec.resolution, repr(build(spec)))   # the built layers: "swish" and "silu" are one network
         out[label] = first.setdefault(key, label)
+    return out
+
+
+def dw_choice_variants(width: int, kernels=(3, 5), ratios=(3.0, 6.0), depth: int = 1) -> dict[str, nn.Sequential]:
+    """``depth`` stride-1 DW blocks of ``width`` for every (kernel, ratio): GENet's searched choice (k=3,
+    r=3, Sec. 4) next to EfficientNet's (k=5, r=6), built alike so that only k and r differ. Labels are
+    ``"k=3 r=3"``; ``ratio`` is GENet's r of the DW block (its depthwise width / ``width``)."""
+    from gpuefficient.arch.blocks import make_block
+
+    checks.integer("width", width)
+    checks.integer("depth", depth)
+    kernels, ratios = list(kernels), list(ratios)
+    for k in kernels:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
+            raise ValueError(f"kernels: got {k!r}, expected odd positive integers such as 3 or 5")
+    for r in ratios:
+        checks.number("ratios", r, 0, low_open=True)
+    if not kernels or not ratios:
+        raise ValueError(f"kernels, ratios: got {kernels} and {ratios}, expected at least one of each")
+    return {f"k={k} r={r:g}": nn.Sequential(*(make_block("dw", width, width, kernel=k, stride=1, expansion=r)
+                                               for _ in range(depth))).eval()
+            for k in kernels for r in ratios}
+
+
+def per_param_rounds(measurements: dict, params: dict, reference: str) -> dict[str, list[float]]:
+    """Per round, each network's latency per parameter over ``reference``'s (> 1: ``reference`` buys its
+    parameters for less time). GENet Fig. 3(c, d) compares blocks at equal model size this way.
+
+    ``measurements``: label -> Measurement of one ``measure_interleaved`` call; ``params``: label -> count.
+    """
+
+    if reference not in measurements or reference not in params:
+        raise ValueError(f"reference: got {reference!r}, expected one of {sorted(measurements)}")
+    out = {}
+    for label, m in measurements.items():
+        if label == reference:
+            continue
+        if not params.get(label, 0) > 0 or not params[reference] > 0:
+            raise ValueError(f"params: got {params.get(label)!r} for {label!r}, expected a positive count")
+        scale = params[reference] / params[label]
+        out[label] = [r * scale for r in round_ratios(m, measurements[reference])]
     return out
