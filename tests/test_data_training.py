@@ -41,6 +41,42 @@ def test_resolutions_render_the_same_scenes():
         class_attributes(10, 10)
 
 
+def render_scenes(labels, num_classes=10, resolution=32, seed=0):
+    """Images of ``labels`` drawn from one fixed set of random draws (positions, sizes, colours, phases, noise):
+    two calls differ only where the labels differ, so any difference between them is the labels' cue."""
+    import numpy as np
+
+    from gpuefficient.design import data
+
+    ds = ProceduralImages(1, resolution, num_classes, seed)
+    rngs = {name: np.random.default_rng([seed, i]) for i, name in enumerate(data._STREAMS)}
+    return torch.from_numpy(ds._render(np.asarray(labels), rngs))
+
+
+def test_the_shape_cue_follows_the_label():
+    """Labels 0, 1, 2 share orientation and frequency band (class_attributes) and differ only in shape: with
+    every random draw the same, their images must differ, by a single coloured blob (colour x a spatial map,
+    rank 1 over the channels) - the shape - while the same label always gives the same image."""
+    n = 32
+    assert [class_attributes(c, 10)["shape"] for c in range(3)] == ["disc", "ring", "bar"]
+    scenes = {c: render_scenes([c] * n) for c in range(3)}
+    assert torch.equal(scenes[0], render_scenes([0] * n))
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        diff = scenes[a] - scenes[b]
+        per_image = diff.abs().mean((1, 2, 3))
+        assert (per_image > 0.02).all(), (a, b)  # every scene: a visible shape change
+        singular = torch.linalg.svdvals(diff.flatten(2).double())  # (n, 3) per image: channels x pixels
+        assert (singular[:, 1] < 1e-4 * singular[:, 0]).all(), (a, b)  # one colour times one map
+
+
+def test_every_cue_of_a_class_changes_the_scene():
+    """Changing only the band (labels 0 -> 3) or only the orientation (0 -> 6) changes every image too."""
+    base = render_scenes([0] * 16)
+    for other in (3, 6):
+        assert class_attributes(other, 10)["shape"] == "disc"
+        assert ((render_scenes([other] * 16) - base).abs().mean((1, 2, 3)) > 0.02).all(), other
+
+
 @pytest.mark.parametrize("kwargs, text", [
     (dict(num_samples=0), "num_samples: got 0, expected an integer >= 1"),
     (dict(num_samples=10, num_classes=1), "num_classes: got 1, expected an integer >= 2"),

