@@ -133,7 +133,7 @@ def test_measured_latency_times_each_architecture_once(monkeypatch):
     def fake_measure_model(model, shape, **kw):
         calls.append((shape, kw))
         t = 1e-3 * len(calls)
-        return Measurement(Task(label=kw["label"]), (t, t, t), kw["warmup"], "fake", "fake")
+        return Measurement(Task(label=kw["label"]), (0.9 * t, t, 1.3 * t), kw["warmup"], "fake", "fake")
 
     monkeypatch.setattr(timer, "measure_model", fake_measure_model)
     latency = lacs.measured_latency(batch=2, device="cpu", dtype="bf16", warmup=3, repeats=5, channels_last=True)
