@@ -32,6 +32,8 @@ def _json_commands(table: str) -> dict[str, list[str]]:
         "scale": ["scale", "efficientnet_x_b0_gpu", "--alpha", "1.29", "--beta", "1.16", "--gamma", "1.07",
                   "--phi", "0.326"],
         "hardware": ["hardware", "--device", "cpu"],
+        "utilization": ["utilization", "genet_light", "--device", "cpu", "--batch", "2", "--resolution", "32",
+                        "--reference", "catalog", "--dtype", "float32", "--warmup", "1", "--repeats", "3"],
     }
 
 
