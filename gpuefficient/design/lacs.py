@@ -36,14 +36,15 @@ def reward(accuracy: float, latency: float, target: float, w: float = REWARD_EXP
 
 
 def solve_phi(latency_at: Callable[[float], float], target: float, phi_max: float = 8.0, tolerance: float = 0.01,
-              max_steps: int = 20) -> tuple[float, float]:
+              max_steps: int = 10) -> tuple[float, float]:
     """The phi whose latency meets ``target`` (Eq. 4's constraint), by bracketing then bisection: (phi, its latency).
 
     ``latency_at(phi)`` measures (or predicts) the scaled model's latency and must grow with phi.
     The upper bracket grows from ``phi_max / 8`` by doubling up to ``phi_max``, so a target near the
     base never pays for timing the largest network. Stops when within ``tolerance`` (relative) of
-    the target, else returns the closest phi seen in ``max_steps`` (latency is a step function of
-    phi: depths and widths are rounded). Raises when even phi = 0 is too slow or ``phi_max`` is too
+    the target, else returns the closest phi seen in ``max_steps`` bisection steps (latency is a step
+    function of phi: depths and widths are rounded; 10 steps resolve phi to phi_max / 8192, and bound
+    what a noisy machine, whose timings jump, can cost a search). Raises when even phi = 0 is too slow or ``phi_max`` is too
     fast for the target.
     """
     checks.number("target", target, 0, low_open=True)
