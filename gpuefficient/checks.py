@@ -71,20 +71,39 @@ def flag(name: str, value: Any, allow_none: bool = False) -> bool | None:
     return value
 
 
+def _space_to_depth_factor(module: Any) -> int:
+    """The block size of a parameter-free space-to-depth module (``nn.PixelUnshuffle``, timm's
+    ``SpaceToDepth`` as in TResNet's stem), else 1: it multiplies the channels by its square."""
+    from torch import nn
+
+    if isinstance(module, nn.PixelUnshuffle):
+        return int(module.downscale_factor)
+    size = getattr(module, "bs", None) if "SpaceToDepth" in type(module).__name__ else None
+    return size if isinstance(size, int) and size > 1 else 1
+
+
 def model_input(name: str, model: Any, value: Any) -> tuple[int, ...]:
     """An input shape that fits ``model``'s first layer: a batched (N, C, H, W) for a 2-D conv with its
     ``in_channels``, (N, ..., in_features) for a linear layer. The first Conv/Linear in module order is
-    taken as the input layer (true of the CNNs here); a model without one is only checked as a shape."""
+    taken as the input layer (true of the CNNs here), its channels divided by a space-to-depth stem's
+    regrouping (TResNet); a model without one is only checked as a shape."""
     from torch import nn
 
     sizes = shape(name, value)
-    first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))), None)
+    first, regroup = None, 1  # regroup: channels a pixel-rearranging stem (space-to-depth) multiplies by
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            first = m
+            break
+        regroup *= _space_to_depth_factor(m) ** 2
     if isinstance(first, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         rank = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(first)]
-        if len(sizes) != rank or sizes[1] != first.in_channels:
+        channels = first.in_channels // regroup if first.in_channels % regroup == 0 else first.in_channels
+        if len(sizes) != rank or sizes[1] != channels:
             layout = {3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}[rank]
-            raise ValueError(f"{name}: got {sizes}, expected a batched {layout} input with C = {first.in_channels} "
-                             f"(the first layer of {type(model).__name__} is {first})")
+            before = f" after a {regroup}x channel regrouping" if regroup > 1 else ""
+            raise ValueError(f"{name}: got {sizes}, expected a batched {layout} input with C = {channels} "
+                             f"(the first layer of {type(model).__name__} is {first}{before})")
     elif isinstance(first, nn.Linear) and (len(sizes) < 2 or sizes[-1] != first.in_features):
         raise ValueError(f"{name}: got {sizes}, expected a batched (N, ..., {first.in_features}) input (the first "
                          f"layer of {type(model).__name__} is {first})")

@@ -254,3 +254,19 @@ def test_pretrained_weights_fail_fast_when_the_hub_cannot_be_reached(monkeypatch
     with pytest.raises(ValueError, match=r"pretrained weights for 'resnet18' are not available here .*--weights"):
         create_model("resnet18", pretrained=True)
     assert time.perf_counter() - start < 30 and __import__("os").environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_space_to_depth_stem_takes_the_image_channels():
+    """TResNet's stem regroups 4 x 4 pixels into 48 channels before its first conv: the input has 3."""
+    import torch
+    from torch import nn
+
+    from gpuefficient.checks import model_input
+
+    model = nn.Sequential(nn.PixelUnshuffle(4), nn.Conv2d(48, 8, 3))
+    assert model_input("input_shape", model, (2, 3, 32, 32)) == (2, 3, 32, 32)
+    model(torch.zeros(2, 3, 32, 32))  # what the check accepts runs
+    with pytest.raises(ValueError, match=r"C = 3 .*after a 16x channel regrouping"):
+        model_input("input_shape", model, (2, 48, 8, 8))
+    with pytest.raises(ValueError, match="C = 48"):  # no regrouping before the conv: its channels as they are
+        model_input("input_shape", nn.Sequential(nn.Conv2d(48, 8, 3), nn.PixelUnshuffle(4)), (2, 3, 32, 32))

@@ -294,3 +294,16 @@ def test_held_out_metrics_fit_on_the_first_rows_and_judge_the_rest():
     assert list(corrected["layer"]) == pytest.approx(measured)
     with pytest.raises(ValueError, match="calibration: got 5, expected an integer from 2 to 4"):
         held_out_metrics(frame, calibration=5)
+
+
+def test_kendall_tau_noise_is_the_spread_of_tau_between_unrelated_rankings():
+    import numpy as np
+
+    from gpuefficient.analysis.predictors import kendall_tau_noise
+
+    rng = np.random.default_rng(0)
+    taus = [kendall_tau_b(list(range(12)), list(rng.permutation(12))) for _ in range(2000)]
+    assert kendall_tau_noise(12) == pytest.approx(np.std(taus), rel=0.06)
+    assert kendall_tau_b(np.array([True, False, True]), np.array([1, 0, 1])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="n: got 1"):
+        kendall_tau_noise(1)

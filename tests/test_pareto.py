@@ -65,3 +65,55 @@ def test_32768_points_in_two_objectives_is_fast():
 def test_errors_name_the_bad_value(points, directions, match):
     with pytest.raises(ValueError, match=match):
         pareto_front(points, directions)
+
+
+def grid_hypervolume(points, directions, reference, cells=400):
+    """The dominated area counted on a fine grid: the definition, written independently of the module."""
+    pts = np.asarray(points, dtype=float) * np.array([1.0 if d == "max" else -1.0 for d in directions])
+    ref = np.asarray(reference, dtype=float) * np.array([1.0 if d == "max" else -1.0 for d in directions])
+    top = pts.max(axis=0)
+    xs = ref[0] + (np.arange(cells) + 0.5) * (top[0] - ref[0]) / cells
+    ys = ref[1] + (np.arange(cells) + 0.5) * (top[1] - ref[1]) / cells
+    gx, gy = np.meshgrid(xs, ys)
+    covered = np.zeros_like(gx, dtype=bool)
+    for a, b in pts:
+        covered |= (gx <= a) & (gy <= b)
+    return covered.mean() * (top[0] - ref[0]) * (top[1] - ref[1])
+
+
+@pytest.mark.parametrize("directions", [("max", "max"), ("max", "min"), ("min", "min")])
+@pytest.mark.parametrize("seed", range(3))
+def test_hypervolume_matches_a_grid_count(directions, seed):
+    from gpuefficient.analysis.pareto import hypervolume_2d
+
+    rng = np.random.default_rng(seed)
+    points = rng.integers(1, 9, size=(12, 2)).astype(float)  # ties and duplicates included
+    reference = [0.0 if d == "max" else 10.0 for d in directions]
+    assert hypervolume_2d(points, directions, reference) == pytest.approx(
+        grid_hypervolume(points, directions, reference), rel=0.02)
+
+
+def test_hypervolume_by_hand_and_errors():
+    from gpuefficient.analysis.pareto import hypervolume_2d
+
+    # (3, 1) and (1, 2) against (0, 0): 3 x 1 + 1 x (2 - 1) = 4; (1, 1) is dominated and adds nothing
+    assert hypervolume_2d([[3, 1], [1, 2], [1, 1]], ("max", "max"), (0, 0)) == 4.0
+    assert hypervolume_2d([[2, 2]], ("max", "max"), (0, 0)) == 4.0
+    with pytest.raises(ValueError, match="strictly worse"):
+        hypervolume_2d([[3, 1], [1, 2]], ("max", "max"), (1, 0))
+    with pytest.raises(ValueError, match="two of each"):
+        hypervolume_2d([[3, 1], [1, 2]], ("max", "max", "max"), (0, 0))
+
+
+def test_approximate_filtering_evaluates_accuracy_only_on_the_proxy_frontier():
+    from gpuefficient.analysis.pareto import approximate_frontier
+
+    throughput = np.array([10.0, 9.0, 8.0, 7.0, 1.0])
+    proxy = np.array([1.0, 2.0, 1.5, 3.0, 0.5])  # proxy frontier: 0, 1, 3 (2 and 4 dominated)
+    accuracy = {0: 0.5, 1: 0.4, 3: 0.7}
+    asked = []
+    found = approximate_frontier(throughput, proxy, lambda i: asked.append(i) or accuracy[i])
+    assert sorted(asked) == [0, 1, 3]          # never trained a network off the proxy frontier
+    assert list(found) == [0, 3]               # 1 is slower and less accurate than 0
+    with pytest.raises(ValueError, match="equal-length"):
+        approximate_frontier(throughput, proxy[:3], accuracy.get)

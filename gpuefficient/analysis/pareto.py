@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["DIRECTIONS", "pareto_mask", "pareto_front", "dominates"]
+__all__ = ["DIRECTIONS", "pareto_mask", "pareto_front", "dominates", "hypervolume_2d", "approximate_frontier"]
 
 DIRECTIONS = ("max", "min")
 _CHUNK = 256  # points compared with the frontier per vectorised step (k > 2)
@@ -113,3 +113,49 @@ def pareto_mask(points, directions: Sequence[str]) -> np.ndarray:
 def pareto_front(points, directions: Sequence[str]) -> np.ndarray:
     """Indices (ascending) of the non-dominated rows of ``points``; see :func:`pareto_mask`."""
     return np.flatnonzero(pareto_mask(points, directions))
+
+
+def hypervolume_2d(points, directions: Sequence[str], reference) -> float:
+    """Area dominated by ``points`` (n x 2) and bounded by ``reference`` (one point worse than all of them
+    in both objectives): one number for how good a whole frontier is, larger is better.
+
+    The utilization study compares the frontiers that two searches return (Sec. 4.3, Figs. 5 and 6)
+    by eye; the area they dominate against a common reference compares them by a number.
+    """
+    if len(directions) != 2 or np.shape(reference) != (2,):
+        raise ValueError(f"directions, reference: got {list(directions)} and {reference!r}, expected two of each "
+                         "(a frontier in two objectives)")
+    pts = np.asarray(points, dtype=float)
+    x = _as_maximised(np.vstack([pts.reshape(-1, 2) if pts.size else pts.reshape(0, 2),
+                                 np.asarray(reference, dtype=float)[None]]), directions)
+    ref, pts = x[-1], x[:-1]
+    if (pts <= ref).any():
+        bad = np.asarray(points, dtype=float)[(pts <= ref).any(axis=1)][0]
+        raise ValueError(f"reference: got {list(np.asarray(reference, dtype=float))}, expected a point strictly "
+                         f"worse than every point in both objectives ({list(bad)} is not better)")
+    front = pts[_mask_2d(pts)]
+    front = front[np.argsort(-front[:, 0])]  # first objective falling, second rising along the frontier
+    area, reached = 0.0, ref[1]
+    for a, b in front:
+        if b > reached:
+            area += (a - ref[0]) * (b - reached)
+            reached = b
+    return float(area)
+
+
+def approximate_frontier(throughput, proxy, accuracy) -> np.ndarray:
+    """The utilization study's approximate filtering (Sec. 4.3.1): the throughput-``proxy`` frontier
+    first (cheap: every candidate), then accuracy only for its members, then their throughput-accuracy
+    frontier. ``accuracy`` is a callable (index -> accuracy), called once per frontier member: in a
+    real search each call trains a network. Returns the indices of the frontier found, ascending."""
+    throughput, proxy = np.asarray(throughput, dtype=float), np.asarray(proxy, dtype=float)
+    if throughput.shape != proxy.shape or throughput.ndim != 1:
+        raise ValueError(f"throughput, proxy: got shapes {throughput.shape} and {proxy.shape}, expected two "
+                         "equal-length vectors")
+    if not callable(accuracy):
+        raise ValueError(f"accuracy: got {type(accuracy).__name__}, expected a callable index -> accuracy")
+    candidates = pareto_front(np.c_[throughput, proxy], ("max", "max"))
+    if len(candidates) == 1:
+        return candidates
+    scores = np.array([accuracy(int(i)) for i in candidates], dtype=float)
+    return candidates[pareto_mask(np.c_[throughput[candidates], scores], ("max", "max"))]

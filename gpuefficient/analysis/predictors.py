@@ -15,7 +15,7 @@ import numpy as np
 from gpuefficient import checks
 
 
-__all__ = ["evaluate", "kendall_tau_b", "fit_correction", "held_out_metrics", "round_medians", "tau_by_round",
+__all__ = ["evaluate", "kendall_tau_b", "kendall_tau_noise", "fit_correction", "held_out_metrics", "round_medians", "tau_by_round",
            "select_and_test"]
 
 
@@ -78,6 +78,7 @@ def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's tau-b rank correlation (ties in either ranking handled); nan when undefined."""
     if len(x) != len(y):
         raise ValueError(f"x and y: got lengths {len(x)} and {len(y)}, expected equal lengths")
+    x, y = [float(v) for v in x], [float(v) for v in y]  # numpy bools cannot be subtracted
     concordant = discordant = tied_x = tied_y = pairs = 0
     for i in range(len(x)):
         for j in range(i + 1, len(x)):
@@ -86,6 +87,14 @@ def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
             concordant, discordant = concordant + (dx * dy > 0), discordant + (dx * dy < 0)
     denominator = math.sqrt((pairs - tied_x) * (pairs - tied_y))
     return (concordant - discordant) / denominator if denominator else math.nan
+
+
+def kendall_tau_noise(n: int) -> float:
+    """Standard deviation of Kendall's tau between two unrelated rankings of ``n`` items (no ties):
+    sqrt(2 (2n + 5) / (9 n (n - 1))). Twice it is the margin a correlation must clear to be told from
+    chance at about 95%, known from ``n`` alone, so a chapter can declare it before measuring."""
+    n = checks.integer("n", n, 2)
+    return math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
 
 
 def evaluate(predicted_s: Sequence[float], measured_s: Sequence[float], tolerance: float = 0.10) -> dict:
