@@ -25,6 +25,17 @@ def test_plot_rooflines_and_layers():
     assert [t.get_text() for t in ax.texts] == ["x", "y"] and ax.get_xlabel() == "GFLOPs"
 
 
+def test_plot_frontier_draws_the_frontier_and_names_its_members():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    front = plotting.plot_frontier([1, 2, 3, 1.5], [3, 2, 1, 1], ax=ax, labels=["a", "b", "c", "d"], highlight=("d",))
+    assert list(front) == [0, 1, 2]
+    assert list(ax.lines[0].get_xdata()) == [1, 2, 3]  # joined in x order
+    assert sorted(t.get_text() for t in ax.texts) == ["a", "b", "c", "d"]  # d: highlighted, not on the frontier
+    plt.close(ax.figure)
+
+
 def test_create_model_random_weights_eval_and_bad_name():
     model = create_model("resnet18", num_classes=7)
     assert not model.training and model.fc.out_features == 7

@@ -1,11 +1,12 @@
-"""Matplotlib figures shared by the chapters: rooflines, layers on a roofline, latency scatter."""
+"""Matplotlib figures shared by the chapters: rooflines, layers on a roofline, latency scatter, Pareto frontiers."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_rooflines", "plot_layers", "plot_layer_grid", "layer_explorer", "plot_points", "KIND_COLORS"]
+__all__ = ["plot_rooflines", "plot_layers", "plot_layer_grid", "layer_explorer", "plot_points", "plot_frontier",
+           "KIND_COLORS"]
 
 KIND_COLORS = {
     "conv": "tab:blue", "linear": "tab:purple", "norm": "tab:orange", "activation": "tab:red",
@@ -126,3 +127,28 @@ def plot_points(xs, ys, labels, ax=None, xlabel="", ylabel="", logx=True, logy=T
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
     return ax
+
+
+def plot_frontier(xs, ys, ax=None, directions=("max", "max"), labels=None, highlight=(), xlabel="", ylabel="",
+                  logx=False, **scatter):
+    """Every point, its 2-D Pareto frontier joined by a black line (the utilization study's Fig. 1), and the
+    names of the frontier's members and of ``highlight``. Returns the frontier's indices."""
+    from gpuefficient.analysis.pareto import pareto_front
+
+    ax = _axes(ax)
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    front = pareto_front(np.c_[xs, ys], list(directions))
+    ax.scatter(xs, ys, **{"s": 18, "alpha": 0.6, "zorder": 2, **scatter})
+    order = front[np.argsort(xs[front])]
+    ax.plot(xs[order], ys[order], "k-", lw=1, zorder=3)
+    ax.scatter(xs[front], ys[front], s=30, facecolors="none", edgecolors="k", zorder=4)
+    if labels is not None:
+        for i in sorted(set(front.tolist()) | {i for i, text in enumerate(labels) if text in highlight}):
+            ax.annotate(labels[i], (xs[i], ys[i]), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        fontweight="bold" if labels[i] in highlight else "normal")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    return front
