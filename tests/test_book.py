@@ -97,6 +97,8 @@ def test_book_builds_with_warnings_as_errors(executed):
         assert "<img" in page and "Claims check" in page
         assert re.search(r"(Measurements were stable|Unstable measurements) in this run", page), \
             f"{source.stem}: the stability line at the top is missing"
+        assert re.search(r"This build ran the chapter in [0-9.]+ (s|min) \(quick mode, CPU: ", page), \
+            f"{source.stem}: the measured run time at the top is missing"
         # maths and widgets load from the book's own _static (book/vendor), so a page renders offline
         scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
         assert "../_static/mathjax/tex-mml-chtml.js" in {s.split("?")[0] for s in scripts}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ import torch
 from gpuefficient import checks
 from gpuefficient.device import device_name, resolve_device
 
-__all__ = ["Runtime", "setup", "glue"]
+__all__ = ["Runtime", "setup", "glue", "run_time_line"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,19 @@ class Runtime:
     quick: bool
     device_name: str
     seed: int
+    started: float = field(default_factory=time.perf_counter, compare=False)  # when setup() ran
+
+    def elapsed_s(self) -> float:
+        """Seconds since :func:`setup`: the chapter's own run time when read in its last cell."""
+        return time.perf_counter() - self.started
+
+    def run_settings(self) -> dict:
+        """What a chapter saves with its claims ledger so that later builds can quote its run time."""
+        return {"run_seconds": round(self.elapsed_s(), 1), "quick": self.quick, "device_type": self.device.type}
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full"
 
     @property
     def is_cuda(self) -> bool:
@@ -69,6 +84,37 @@ def setup(device="auto", quick=None, seed: int = 0, *, quiet: str | None = "timm
         print(f"{missing}running on the CPU ({runtime.device_name}) in {mode}; "
               "GPU reference results from results/ are shown where present.")
     return runtime
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def run_time_line(rt: Runtime, chapter: str, reference_dir="../results") -> str:
+    """One sentence for a chapter's opening: how long this build took to run it (measured now, so call
+    it in the last cell), and how long the saved GPU reference run took in full mode, if there is one.
+
+    The GPU figure comes from the settings a full CUDA run saved with its claims ledger
+    (:meth:`Runtime.run_settings`, given to :func:`gpuefficient.book.claims.save_claims`); without one
+    the sentence says so.
+    """
+    from gpuefficient.book.results import load_results
+
+    line = (f"This build ran the chapter in {_minutes(rt.elapsed_s())} ({rt.mode} mode, "
+            f"{'GPU' if rt.is_cuda else 'CPU'}: {rt.device_name}).")
+    runs = []
+    if Path(reference_dir).is_dir():
+        runs = [s["provenance"] for s in load_results(reference_dir, chapter) if s["name"].startswith("claims-")
+                and s["provenance"].get("settings", {}).get("run_seconds") is not None
+                and s["provenance"]["settings"].get("quick") is False
+                and s["provenance"]["settings"].get("device_type") == "cuda"]
+    if runs:
+        run = max(runs, key=lambda p: p["timestamp"])
+        line += (f" Full mode on a GPU took {_minutes(float(run['settings']['run_seconds']))} "
+                 f"({run['device']}, {run['timestamp'][:10]}).")
+    else:
+        line += " Full mode on a GPU: no reference run saved under results/ yet."
+    return line
 
 
 def _tables() -> None:
