@@ -99,9 +99,17 @@ def test_book_builds_with_warnings_as_errors(executed):
             f"{source.stem}: the stability line at the top is missing"
         assert re.search(r"This build ran the chapter in [0-9.]+ (s|min) \(quick mode, CPU: ", page), \
             f"{source.stem}: the measured run time at the top is missing"
+        assert "You will learn to" in page and "Before you start:" in page, f"{source.stem}: no lesson opening"
         # maths and widgets load from the book's own _static (book/vendor), so a page renders offline
         scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
         assert "../_static/mathjax/tex-mml-chtml.js" in {s.split("?")[0] for s in scripts}
         assert not [s for s in scripts if "://" in s], f"{source.stem} loads scripts from the network"
     assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff").exists()
     assert (html / "index.html").exists()
+    # exercises render through sphinx-exercise, each computed solution hidden in a dropdown until clicked
+    pages = {s.stem: (html / "notebooks" / f"{s.stem}.html").read_text() for s in NOTEBOOKS}
+    with_exercises = [name for name, page in pages.items() if 'class="exercise admonition' in page]
+    assert with_exercises, "no chapter rendered an exercise"
+    for name in with_exercises:
+        assert 'class="solution dropdown admonition' in pages[name], f"{name}: a solution is not hidden"
+
