@@ -35,6 +35,7 @@ notebooks: env
 # -W: warnings are errors; --keep-going: report all of them; -n: nitpicky references.
 html: env
 	$(PY) -m gpuefficient.book.notebooks --check
+	$(PY) -m gpuefficient.book.notebooks --report
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 ## Unit tests, then the slow ones (each notebook through papermill in quick mode, book build).

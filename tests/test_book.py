@@ -87,6 +87,11 @@ def test_every_chapter_decides_its_claims_by_the_rule_and_saves_its_ledger(execu
 
 def test_book_builds_with_warnings_as_errors(executed):
     assert all(err is None for err, _ in executed.values()), "a notebook failed; see its own test"
+    from gpuefficient.book.notebooks import write_report
+
+    report = write_report().read_text()  # the back matter's reproducibility page, from this run
+    for source in NOTEBOOKS:
+        assert f"{source.stem}` |" in report and "not executed" not in report, report[:2000]
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"],
                             capture_output=True, text=True, timeout=900)
@@ -95,7 +100,8 @@ def test_book_builds_with_warnings_as_errors(executed):
     for source in NOTEBOOKS:
         page = (html / "notebooks" / f"{source.stem}.html").read_text()
         assert "<img" in page and "Claims check" in page
-        assert re.search(r"(Measurements were stable|Unstable measurements) in this run", page), \
+        stability = r"(Measurements were stable|Unstable measurements) in this run|speed changed during this run"
+        assert re.search(stability, page), \
             f"{source.stem}: the stability line at the top is missing"
         assert re.search(r"This build ran the chapter in [0-9.]+ (s|min) \(quick mode, CPU: ", page), \
             f"{source.stem}: the measured run time at the top is missing"
@@ -106,6 +112,8 @@ def test_book_builds_with_warnings_as_errors(executed):
         assert not [s for s in scripts if "://" in s], f"{source.stem} loads scripts from the network"
     assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff").exists()
     assert (html / "index.html").exists()
+    reproducibility = (html / "book" / "reproducibility.html").read_text()
+    assert "Chapters in this build" in reproducibility and "This build ran the chapter in" in reproducibility
     # exercises render through sphinx-exercise, each computed solution hidden in a dropdown until clicked
     pages = {s.stem: (html / "notebooks" / f"{s.stem}.html").read_text() for s in NOTEBOOKS}
     with_exercises = [name for name, page in pages.items() if 'class="exercise admonition' in page]

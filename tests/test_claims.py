@@ -132,6 +132,10 @@ def test_demote_turns_measured_verdicts_into_depends_only():
     assert stability_line(out, drift=1.8).startswith("Unstable measurements in this run (reference workload "
                                                      "drift 1.80x): 2 of 3 verdicts")
     assert stability_line(measured).startswith("Measurements were stable")
+    assert stability_line(measured, drift=1.2, max_drift=0.25).startswith("Measurements were stable")
+    # the machine drifted but no verdict was demoted (nothing measured held or failed): not called stable
+    assert stability_line([computed], drift=0.65, max_drift=0.25).startswith("The machine's speed changed during this run "
+                                                             "(reference workload drift 0.65x), beyond the ±25%")
 
 
 @pytest.mark.parametrize("values, falls", [

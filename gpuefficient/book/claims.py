@@ -239,11 +239,17 @@ def demote(claims: list[Claim], unstable: str | None) -> list[Claim]:
             if c.basis == "measured" and c.verdict in ("holds", "does not hold") else c for c in claims]
 
 
-def stability_line(claims: list[Claim], drift: float | None = None) -> str:
-    """The one line a chapter shows at its top: whether noise decided any of its measured verdicts."""
+def stability_line(claims: list[Claim], drift: float | None = None, max_drift: float | None = None) -> str:
+    """The one line a chapter shows at its top: whether noise decided any of its measured verdicts.
+
+    ``drift`` (the reference workload's end / start) is quoted; beyond ``max_drift`` (the reference's own
+    limit) the run is never called stable, even when no verdict was there for the drift to decide."""
     unstable = [c for c in claims if c.reason.startswith("unstable measurement")]
     drift_text = f" (reference workload drift {drift:.2f}x)" if drift is not None else ""
     if not unstable:
+        if drift is not None and max_drift is not None and abs(drift - 1) > max_drift:  # nothing it could decide
+            return (f"The machine's speed changed during this run{drift_text}, beyond the ±{max_drift:.0%} limit; "
+                    "no measured verdict was a 'holds' or 'does not hold' for it to decide, so none was withheld.")
         return f"Measurements were stable in this run{drift_text}: no verdict was withheld for noise."
     return (f"Unstable measurements in this run{drift_text}: {len(unstable)} of {len(claims)} verdicts are "
             f"'depends' for that reason, first: {unstable[0].reason.removeprefix('unstable measurement: ')}.")

@@ -20,10 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "failed_outputs", "main"]
+__all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "failed_outputs", "write_report", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
+REPORT = ROOT / "book" / "reproducibility.md"   # written from the executed notebooks, never by hand
 
 
 def find_notebooks(folder: Path = ROOT / "notebooks") -> list[Path]:
@@ -117,6 +118,13 @@ def failed_outputs(sources: list[Path]) -> list[str]:
     return problems
 
 
+def write_report(page: Path = REPORT) -> Path:
+    """The reproducibility page for every chapter, from their executed notebooks and ``results/``."""
+    from gpuefficient.book.reproducibility import write_page
+
+    return write_page(find_notebooks(), page, ROOT / "results")
+
+
 def _parameters(args) -> dict:
     params = {}
     if args.quick is not None:
@@ -138,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script", action="store_true", help="run cells in-process, without Jupyter (bare GPU box)")
     parser.add_argument("--check", action="store_true", help="run nothing: fail if an executed notebook is missing "
                         "or holds an error (before rendering)")
+    parser.add_argument("--report", action="store_true", help="run nothing: write the reproducibility page "
+                        "(book/reproducibility.md) from the executed notebooks and results/")
     args = parser.parse_args(argv)
 
     sources = find_notebooks()
@@ -147,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown notebook(s) {sorted(unknown)}; expected some of {[s.stem for s in sources]}")
         sources = [s for s in sources if s.stem in wanted]
+    if args.report:
+        print(f"wrote {write_report().relative_to(ROOT)}")
+        return 0
     if args.check:
         problems = failed_outputs(sources)
         for line in problems:
@@ -163,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # noqa: BLE001 - report every failing notebook, then fail
             failed.append(source.name)
             print(f"{source.name}: FAILED: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr, flush=True)
+    if not args.script:
+        write_report()
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

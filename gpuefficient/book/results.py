@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from gpuefficient import dtypes
 from gpuefficient.device import device_name, software_versions
 
-__all__ = ["ResultsError", "json_data", "write_json_atomic", "read_json", "provenance", "save_results", "load_results", "slug",
+__all__ = ["ResultsError", "json_data", "write_json_atomic", "write_text_atomic", "read_json", "provenance", "save_results", "load_results", "slug",
            "save_and_show"]
 
 
@@ -90,7 +90,13 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     Temporary files left by earlier writers of the same target that were killed mid-write are removed.
     """
     path = Path(path)
-    text = json.dumps(json_data(data, path.name), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    return write_text_atomic(path, json.dumps(json_data(data, path.name), indent=1, sort_keys=True,
+                                              allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`write_json_atomic`): old file or new, never half."""
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(path)
