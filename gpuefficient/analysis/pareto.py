@@ -125,8 +125,7 @@ def hypervolume_2d(points, directions: Sequence[str], reference) -> float:
     if len(directions) != 2 or np.shape(reference) != (2,):
         raise ValueError(f"directions, reference: got {list(directions)} and {reference!r}, expected two of each "
                          "(a frontier in two objectives)")
-    pts = np.asarray(points, dtype=float)
-    x = _as_maximised(np.vstack([pts.reshape(-1, 2) if pts.size else pts.reshape(0, 2),
+    x = _as_maximised(np.vstack([np.asarray(points, dtype=float).reshape(-1, 2),
                                  np.asarray(reference, dtype=float)[None]]), directions)
     ref, pts = x[-1], x[:-1]
     if (pts <= ref).any():

@@ -55,8 +55,7 @@ def reference_records(results_dir: Path, chapters: list[str]) -> list[dict[str, 
     """One row per saved result set of each chapter under ``results_dir``, with its provenance."""
     rows = []
     for chapter in chapters:
-        folder = Path(results_dir)
-        for data in load_results(folder, chapter) if folder.is_dir() else []:
+        for data in load_results(results_dir, chapter):  # none where the folder is missing
             meta = data["provenance"]
             versions, settings = meta.get("versions", {}), meta.get("settings", {})
             rows.append({"chapter": data["chapter"], "set": data["name"], "device": meta["device"],

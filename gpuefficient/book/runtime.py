@@ -7,7 +7,6 @@ import random
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -102,12 +101,10 @@ def run_time_line(rt: Runtime, chapter: str, reference_dir="../results") -> str:
 
     line = (f"This build ran the chapter in {_minutes(rt.elapsed_s())} ({rt.mode} mode, "
             f"{'GPU' if rt.is_cuda else 'CPU'}: {rt.device_name}).")
-    runs = []
-    if Path(reference_dir).is_dir():
-        runs = [s["provenance"] for s in load_results(reference_dir, chapter) if s["name"].startswith("claims-")
-                and s["provenance"].get("settings", {}).get("run_seconds") is not None
-                and s["provenance"]["settings"].get("quick") is False
-                and s["provenance"]["settings"].get("device_type") == "cuda"]
+    runs = [s["provenance"] for s in load_results(reference_dir, chapter) if s["name"].startswith("claims-")
+            and s["provenance"].get("settings", {}).get("run_seconds") is not None
+            and s["provenance"]["settings"].get("quick") is False
+            and s["provenance"]["settings"].get("device_type") == "cuda"]
     if runs:
         run = max(runs, key=lambda p: p["timestamp"])
         line += (f" Full mode on a GPU took {_minutes(float(run['settings']['run_seconds']))} "
