@@ -251,3 +251,18 @@ def test_unsafe_view_moves_no_bytes():
 
     report = analyze(Reshape(), (2, 3, 4, 4))
     assert [r.op for r in report.layers] == ["mul"] and report.bytes == 2 * 2 * 48 * 4
+
+
+def test_batch_traffic_fits_two_batches_and_predicts_a_third():
+    from gpuefficient.analysis.costs import batch_traffic
+
+    net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                        nn.Conv2d(32, 64, 3, stride=2, bias=False), nn.Flatten(), nn.LazyLinear(10, bias=False))
+    net(torch.zeros(1, 3, 16, 16))   # materialise the lazy layer
+    small, large, other = (analyze(net, (b, 3, 16, 16), "fp16") for b in (2, 16, 64))
+    model = batch_traffic(small, large, 2, 16)
+    assert model.weights == pytest.approx(sum(p.numel() for p in net.parameters() if p.dim() > 1) * 2)
+    assert model.intensity(64) == pytest.approx(other.fused_intensity, rel=1e-9)
+    assert model.intensity(1e12) == pytest.approx(model.flops_per_image / model.per_image, rel=1e-6)
+    with pytest.raises(ValueError, match="images_large: got 2, expected more than images_small"):
+        batch_traffic(large, small, 16, 2)

@@ -39,6 +39,7 @@ def test_the_page_lists_each_chapter_the_software_and_the_reference_runs(tmp_pat
     assert "/x" not in page  # a temporary results folder is not a setting worth showing
     assert "| {doc}`../notebooks/10_other` | not executed in this build |" in page
     assert "| torch |" in page and "None yet" in page
+    assert "\n(reproducibility-chapters)=\n## Chapters in this build\n" in page  # the instructor's guide links here
     claim = judge("c", source="s", paper="p", criterion=Criterion("x", ">", 0), values=1, basis="computed")
     save_claims([claim], "demo", results, "cpu", settings={"quick": False, "run_seconds": 1.0})
     rows = reference_records(results, ["demo", "other"])

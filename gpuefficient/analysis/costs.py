@@ -33,7 +33,7 @@ from torch.utils._pytree import tree_flatten
 
 from gpuefficient import checks, dtypes
 
-__all__ = ["LayerCost", "CostReport", "analyze"]
+__all__ = ["LayerCost", "CostReport", "analyze", "BatchTraffic", "batch_traffic"]
 
 # --- how each ATen op is classified and counted -----------------------------------------------
 
@@ -321,3 +321,35 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224),
         params=sum(p.numel() for p in model.parameters()),
         layers=tuple(recorder.rows),
     )
+
+
+# --- intensity as a function of the batch -----------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchTraffic:
+    """A network's fused traffic as ``weights`` bytes read once per batch plus ``per_image`` bytes of
+    activations, and its FLOPs per image: intensity(B) = F B / (W + A B), which saturates at F / A."""
+
+    weights: float
+    per_image: float
+    flops_per_image: float
+
+    def intensity(self, images):
+        """Fused intensity (FLOP/B) at ``images`` per batch (a number or a numpy array)."""
+        return self.flops_per_image * images / (self.weights + self.per_image * images)
+
+
+def batch_traffic(small: CostReport, large: CostReport, images_small: int, images_large: int) -> BatchTraffic:
+    """Fit :class:`BatchTraffic` to two cost reports of one network at two batches.
+
+    The cost model's bytes are exactly linear in the batch (weights once, activations per image), so
+    two batches give the intercept W and the slope A. The images are passed explicitly because a
+    folded network's batch dimension holds ``images / f`` stacked inputs.
+    """
+    checks.integer("images_small", images_small, 1)
+    checks.integer("images_large", images_large, 1)
+    if images_large <= images_small:
+        raise ValueError(f"images_large: got {images_large}, expected more than images_small ({images_small})")
+    per_image = (large.fused_bytes - small.fused_bytes) / (images_large - images_small)
+    return BatchTraffic(weights=small.fused_bytes - per_image * images_small, per_image=per_image,
+                        flops_per_image=large.total_flops / images_large)

@@ -6,6 +6,11 @@ again. Parameters go in through papermill's ``parameters`` cell: ``device`` and 
 to the notebook's own ``"auto"``/``None`` (CUDA in full mode when present, else CPU in quick mode).
 A failing notebook does not stop the others; the command exits non-zero if any failed.
 
+Every ``.ipynb`` written starts with an install cell (:func:`install_cell`, tagged ``remove-cell``: the
+HTML page hides it, the downloadable notebook keeps it), so that a chapter opened outside this
+repository's environment (Colab, a hub, a download) installs the package from the book's repository,
+the ``repository: url:`` of ``_config.yml`` (:func:`repository`), or says how to install it.
+
 ``--script`` runs the code cells in this Python process instead, without Jupyter, papermill or
 jupytext (cells tagged ``interactive`` are skipped, outputs are printed, figures are not shown):
 for bare GPU machines that have torch and timm but not the book's tools.
@@ -20,11 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["find_notebooks", "execute", "code_cells", "run_as_script", "failed_outputs", "write_report", "main"]
+__all__ = ["find_notebooks", "repository", "install_cell", "execute", "code_cells", "run_as_script", "failed_outputs",
+           "write_report", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 REPORT = ROOT / "book" / "reproducibility.md"   # written from the executed notebooks, never by hand
+CONFIG = ROOT / "_config.yml"
 
 
 def find_notebooks(folder: Path = ROOT / "notebooks") -> list[Path]:
@@ -32,11 +39,46 @@ def find_notebooks(folder: Path = ROOT / "notebooks") -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.md") if p.read_text(encoding="utf-8").startswith("---\njupytext"))
 
 
+def repository(config: Path = CONFIG) -> tuple[str | None, str | None]:
+    """The book's repository (url, branch) from ``_config.yml``'s ``repository:`` block; None where unset.
+
+    One URL there turns on the launch buttons (:mod:`gpuefficient.book.launch_guard`) and lets the
+    notebooks' install cell install the package from it.
+    """
+    import yaml
+
+    block = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("repository") or {}
+    url, branch = (str(block.get(k) or "").strip() or None for k in ("url", "branch"))
+    return (url, branch) if url else (None, None)
+
+
+def install_cell(url: str | None, branch: str | None = None):
+    """The first cell of every executed notebook: nothing where ``gpuefficient`` imports; else pip-install it
+    into this kernel from ``url`` (git, at ``branch`` if given), or, with no URL, a one-line error."""
+    import nbformat
+
+    source = f"git+{url}" + (f"@{branch}" if branch else "") if url else None
+    code = f"""\
+# Opened outside the book's environment (Colab, a JupyterHub, a download)? Install gpuefficient first.
+import importlib, importlib.util, subprocess, sys
+
+if importlib.util.find_spec("gpuefficient") is None:
+    source = {source!r}  # the book's repository: `repository: url:` in its _config.yml
+    if source is None:
+        raise ModuleNotFoundError("gpuefficient is not installed: in a checkout of the book's repository run "
+                                  "pip install -e '.[book]' (see its README), then restart the kernel")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"gpuefficient[book] @ {{source}}"], check=True)
+    importlib.invalidate_caches()"""
+    return nbformat.v4.new_code_cell(code, metadata={"tags": ["remove-cell"]})
+
+
 def execute(source: Path, output: Path | None = None, parameters: dict | None = None,
-            timeout: int = 1800) -> float:
+            timeout: int = 1800, config: Path = CONFIG) -> float:
     """Run one jupytext notebook through papermill; returns the wall time in seconds.
 
-    ``timeout`` bounds each cell (papermill's default is none; Jupyter Book's is 30 s).
+    ``timeout`` bounds each cell (papermill's default is none; Jupyter Book's is 30 s). The notebook
+    written starts with :func:`install_cell` for the repository that ``config`` names; papermill
+    injects the parameters after the cell tagged ``parameters``, which stays where it was.
     """
     import jupytext
     import papermill
@@ -47,6 +89,7 @@ def execute(source: Path, output: Path | None = None, parameters: dict | None = 
     output = Path(output) if output else source.with_suffix(".ipynb")
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = KERNEL
+    notebook.cells.insert(0, install_cell(*repository(config)))
     partial = output.with_name(f".{output.stem}.partial.ipynb")
     start = time.perf_counter()
     try:

@@ -17,6 +17,7 @@ from gpuefficient.book.results import load_results, write_text_atomic
 
 __all__ = ["chapter_record", "reference_records", "render", "write_page"]
 
+CHAPTERS_LABEL = "reproducibility-chapters"  # the run-time table's anchor: {ref}`reproducibility-chapters` (book/instructor.md)
 GLUED = ("runtime", "stability")  # the lines every chapter glues about its own run: <slug>_runtime, ...
 
 
@@ -78,7 +79,7 @@ def render(chapters: list[dict[str, Any]], references: list[dict[str, Any]], ver
              "environment that wrote this page: nothing on it is typed by hand.", "",
              "## Software", "", "| package | version |", "| --- | --- |"]
     lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in versions.items()]
-    lines += ["", "## Chapters in this build", "",
+    lines += ["", f"({CHAPTERS_LABEL})=", "## Chapters in this build", "",
               "Mode and device as the chapter was asked to run (`auto`: CUDA if present; quick mode on a CPU). "
               "A CPU run shows the method and this machine's numbers, not the papers' GPU setting.", "",
               "| chapter | started (UTC) | executed in | parameters | run time, as the chapter measured it | "
