@@ -38,7 +38,7 @@ def test_setup_sets_tables_and_silences_only_the_named_module(restore_display_an
     pd.reset_option("display.max_colwidth")
     rt = setup("cpu", True, quiet="timm")
     assert pd.options.display.max_colwidth is None
-    assert pd.options.display.float_format(1234.5678) == "1.23e+03"
+    assert pd.options.display.float_format(1234.5678) == "1,235"   # no exponent where a reader expects none
     assert pd.options.display.float_format(0.012345) == "0.0123"
     ignored = [f for f in warnings.filters if f[0] == "ignore" and f[2] is UserWarning]
     assert ignored and ignored[0][3].pattern == "timm"
@@ -228,8 +228,11 @@ def test_plot_layer_grid_draws_one_panel_per_report():
     axes = fig.get_axes()
     assert len(axes) == 2
     assert axes[0].get_title().startswith("net1, batch 1") and axes[1].get_title().startswith("net8, batch 8")
-    assert axes[0].get_legend() is not None and "fp16" in fig._suptitle.get_text()
+    assert fig.legends and "fp16" in fig._suptitle.get_text()   # one legend for the figure, below the panels
     plt.close(fig)
+    three = plot_layer_grid(reports + reports[:1], roof)   # two a row: 2 + 1 panels, the fourth slot hidden
+    assert [ax.get_visible() for ax in three.get_axes()] == [True, True, True, False]
+    plt.close(three)
     with pytest.raises(ValueError, match="reports: got none"):
         plot_layer_grid([], roof)
 

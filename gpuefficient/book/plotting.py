@@ -6,12 +6,28 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["plot_rooflines", "plot_layers", "plot_layer_grid", "layer_explorer", "plot_points", "plot_frontier",
-           "KIND_COLORS"]
+           "KIND_COLORS", "BOOK_STYLE", "use_book_style"]
 
 KIND_COLORS = {
     "conv": "tab:blue", "linear": "tab:purple", "norm": "tab:orange", "activation": "tab:red",
     "elementwise": "tab:green", "pool": "tab:brown", "memory": "tab:gray", "other": "black",
 }
+
+
+#: Matplotlib defaults for a page about 750 px wide: a default figure fills it at 100 dpi and its text is
+#: as large as the page's small print (a figure wider than the page is scaled down, and its text with it).
+BOOK_STYLE = {
+    "figure.figsize": (7.5, 4.5), "figure.dpi": 100, "font.size": 10.5, "axes.titlesize": 11,
+    "axes.labelsize": 10.5, "legend.fontsize": 9, "xtick.labelsize": 9.5, "ytick.labelsize": 9.5,
+    "legend.framealpha": 0.85,
+}
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` (``runtime.setup`` does, for every chapter)."""
+    import matplotlib
+
+    matplotlib.rcParams.update(BOOK_STYLE)
 
 
 def _axes(ax):
@@ -69,12 +85,18 @@ def plot_layer_grid(reports: Sequence, roofline, intensity_range=(0.05, 3e3)):
     reports = list(reports)
     if not reports:
         raise ValueError("reports: got none, expected at least one CostReport")
-    fig, axes = plt.subplots(1, len(reports), figsize=(3.75 * len(reports), 3.8), sharey=True, squeeze=False)
-    for ax, report in zip(axes[0], reports):
+    # two panels a row: four side by side would be scaled to half size on the page, legends unreadable
+    cols = min(2, len(reports))
+    rows = -(-len(reports) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 3.6 * rows), sharex=True, sharey=True, squeeze=False)
+    for ax, report in zip(axes.flat, reports):
         plot_rooflines([roofline], ax=ax, intensity_range=intensity_range)
         plot_layers(report, roofline, ax=ax)
-        ax.set_title(f"{report.model}, batch {report.input_shape[0]}: I = {report.intensity:.1f}", fontsize=9)
-    axes[0][0].legend(*axes[0][-1].get_legend_handles_labels(), fontsize=7, loc="lower right")
+        ax.set_title(f"{report.model}, batch {report.input_shape[0]}: I = {report.intensity:.1f}", fontsize=10)
+    for ax in axes.flat[len(reports):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, bbox_to_anchor=(0.5, -0.04))
     dtypes = ", ".join(dict.fromkeys(r.dtype for r in reports))
     fig.suptitle(f"Per-op placement, {dtypes}, on the {roofline.label} roofline (analytic, unfused bytes)")
     return fig

@@ -69,6 +69,9 @@ def setup(device="auto", quick=None, seed: int = 0, *, quiet: str | None = "timm
     # torch.compile on a machine without CUDA logs a CUDA_HOME warning on every first compile: noise
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     _tables()
+    from gpuefficient.book.plotting import use_book_style
+
+    use_book_style()
     if quiet is not None:
         warnings.filterwarnings("ignore", category=UserWarning, module=quiet)
     random.seed(seed)
@@ -115,10 +118,13 @@ def run_time_line(rt: Runtime, chapter: str, reference_dir="../results") -> str:
 
 
 def _tables() -> None:
-    """pandas display options for the book: 3 significant digits, cell texts never cut."""
+    """pandas display options for the book: 3 significant digits without exponents where a reader expects
+    none (``tables.format_number``: 4,590 ms, not 4.59e+03), cell texts never cut."""
     import pandas as pd
 
-    pd.options.display.float_format = "{:,.3g}".format
+    from gpuefficient.book.tables import format_number
+
+    pd.options.display.float_format = format_number
     pd.options.display.max_colwidth = None
 
 
