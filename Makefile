@@ -12,7 +12,7 @@ DEVICE  ?=
 RESULTS ?=
 NBARGS  := $(if $(QUICK),--quick $(QUICK),) $(if $(DEVICE),--device $(DEVICE),) $(if $(RESULTS),--results-dir $(RESULTS),)
 
-.PHONY: env book notebooks html test test-fast results clean
+.PHONY: env book notebooks html browser test test-fast results clean
 
 env: $(STAMP)
 
@@ -38,8 +38,13 @@ html: env
 	$(PY) -m gpuefficient.book.notebooks --report
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
-## Unit tests, then the slow ones (each notebook through papermill in quick mode, book build).
-test: env
+## Headless Chromium for tests/test_browser.py (Debian's package, through apt; skipped when present).
+browser:
+	scripts/install_browser.sh
+
+## Unit tests, then the slow ones (each notebook through papermill in quick mode, book build, the book
+## opened in headless Chromium; a screenshot per chapter in _build/screenshots).
+test: env browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" -q
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m slow -q
 

@@ -1,4 +1,11 @@
-"""Fixtures shared by the test files: a tiny network spec and a shapes-only (meta device) builder."""
+"""Fixtures shared by the test files: a tiny network spec and a shapes-only (meta device) builder; for the
+slow book tests (test_book.py, test_browser.py), every notebook executed once and the book built once."""
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -28,3 +35,53 @@ def _meta_build(spec) -> Network:
 def meta_build():
     """A function building a spec (or a dict of one) on the meta device, in eval mode."""
     return _meta_build
+
+
+@pytest.fixture(scope="session")
+def results_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="session")
+def executed(results_dir):
+    """Execute each notebook once (quick mode, CPU) into notebooks/NAME.ipynb; keep errors and times.
+
+    Results are saved as a GPU run saves them (into a temporary folder), so that a record a result file
+    cannot hold fails here, on a CPU, not at the end of a scarce GPU run."""
+    from gpuefficient.book.notebooks import execute, find_notebooks
+
+    outcome = {}
+    for source in find_notebooks():
+        start = time.perf_counter()
+        try:
+            execute(source, parameters={"quick": True, "device": "cpu", "results_dir": str(results_dir)},
+                    timeout=900)
+            outcome[source.stem] = (None, time.perf_counter() - start)
+        except Exception as err:  # noqa: BLE001 - reported by the test of that notebook
+            outcome[source.stem] = (err, time.perf_counter() - start)
+    return outcome
+
+
+@dataclass
+class BookBuild:
+    """One `jupyter-book build . --all -W -n --keep-going` of the executed notebooks into _build/html."""
+    returncode: int
+    output: str     # the last 4000 characters of stdout and of stderr
+    report: Path    # the reproducibility page, written from this run's notebooks before the build
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def built_book(executed) -> BookBuild:
+    """The book built once per session (after every notebook ran), shared by test_book.py and test_browser.py.
+
+    Built even if a notebook failed (its own test says so); the tests that need a clean build assert
+    ``returncode == 0``."""
+    from gpuefficient.book.notebooks import ROOT, write_report
+
+    report = write_report()  # the back matter's reproducibility page, from this run
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True, timeout=900)
+    return BookBuild(result.returncode, result.stdout[-4000:] + result.stderr[-4000:], report,
+                     ROOT / "_build" / "html")

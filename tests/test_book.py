@@ -1,40 +1,16 @@
-"""Slow tests: every notebook through papermill in quick mode, then the book build with -W."""
+"""Slow tests: every notebook through papermill in quick mode, then the book build with -W.
+
+The fixtures `executed` (every notebook run once) and `built_book` (the book built once) are in conftest.py:
+tests/test_browser.py opens the same build in a browser."""
 import json
 import re
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from gpuefficient.book.notebooks import ROOT, execute, find_notebooks
+from gpuefficient.book.notebooks import ROOT, find_notebooks
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = find_notebooks()
-
-
-@pytest.fixture(scope="session")
-def results_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("results")
-
-
-@pytest.fixture(scope="session")
-def executed(results_dir):
-    """Execute each notebook once (quick mode, CPU) into notebooks/NAME.ipynb; keep errors and times.
-
-    Results are saved as a GPU run saves them (into a temporary folder), so that a record a result file
-    cannot hold fails here, on a CPU, not at the end of a scarce GPU run."""
-    outcome = {}
-    for source in NOTEBOOKS:
-        start = time.perf_counter()
-        try:
-            execute(source, parameters={"quick": True, "device": "cpu", "results_dir": str(results_dir)},
-                    timeout=900)
-            outcome[source.stem] = (None, time.perf_counter() - start)
-        except Exception as err:  # noqa: BLE001 - reported by the test of that notebook
-            outcome[source.stem] = (err, time.perf_counter() - start)
-    return outcome
 
 
 def test_there_are_notebooks_and_each_is_in_the_toc():
@@ -85,18 +61,13 @@ def test_every_chapter_decides_its_claims_by_the_rule_and_saves_its_ledger(execu
         print(f"ledger {chapter}: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
 
 
-def test_book_builds_with_warnings_as_errors(executed):
+def test_book_builds_with_warnings_as_errors(executed, built_book):
     assert all(err is None for err, _ in executed.values()), "a notebook failed; see its own test"
-    from gpuefficient.book.notebooks import write_report
-
-    report = write_report().read_text()  # the back matter's reproducibility page, from this run
+    report = built_book.report.read_text()  # the back matter's reproducibility page, from this run
     for source in NOTEBOOKS:
         assert f"{source.stem}` |" in report and "not executed" not in report, report[:2000]
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"],
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    html = ROOT / "_build" / "html"
+    assert built_book.returncode == 0, built_book.output
+    html = built_book.html
     for source in NOTEBOOKS:
         page = (html / "notebooks" / f"{source.stem}.html").read_text()
         assert "<img" in page and "Claims check" in page

@@ -104,3 +104,17 @@ def test_layers_by_batch_has_one_panel_per_network_and_a_step_per_batch():
     assert steps[1].args[1]["title.text"].startswith(f"Batch 64: {share:.0%} of the ops are memory-bound")
     with pytest.raises(ValueError, match=r"no report for \('b', 64\)"):
         layers_by_batch({k: v for k, v in reports.items() if k != ("b", 64)}, roof)
+
+
+def test_each_script_is_kept_once_in_order():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from gpuefficient.book.sphinx_scripts import _dedupe
+
+    thebe = _JavaScript(None, body='const THEBE_JS_URL = "x"')
+    context = {"script_files": [_JavaScript("a.js"), thebe, _JavaScript("b.js", defer="defer"),
+                                _JavaScript(None, body='const THEBE_JS_URL = "x"'), _JavaScript("a.js"),
+                                _JavaScript("b.js")]}
+    _dedupe(None, "page", "page.html", context, None)
+    assert [(s.filename, s.attributes) for s in context["script_files"]] == [
+        ("a.js", {}), (None, {"body": 'const THEBE_JS_URL = "x"'}), ("b.js", {"defer": "defer"}), ("b.js", {})]
