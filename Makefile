@@ -22,7 +22,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[book,onnx,dev]'
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[book,onnx,dev,search]'
 	$(PY) -m compileall -q -j0 $(VENV)/lib > /dev/null 2>&1 || true
 	touch $@
 

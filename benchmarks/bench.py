@@ -5,10 +5,14 @@ quick-mode execution time of each notebook, and (3) on a CUDA GPU the timing cor
 against a bare CUDA-event loop on the same work and the measured matmul/copy ceilings against
 the best a plain torch loop reaches, (4) the run-to-run spread of a model's median latency,
 (5) with ``--lut`` the lookup table's accuracy on held-out GPUNet-space networks, (6) the command
-line's start-up: --help, zoo list, hardware and argument errors in a fresh process.
+line's start-up: --help, zoo list, hardware and argument errors in a fresh process, (7) with ``--search``
+the time to Sobol-sample and tier 100,000 GPUNet networks from a filled lookup table (filled first with
+a fake timer: only the prediction is timed), Ray's overhead per evaluation (sleeping evaluations on 2
+local workers against the ideal) and the 2-worker speed-up on single-threaded CPU evaluations.
 Targets: CLI start-up <= 1.5 s each, analysis <= 0.5 s, each notebook <= 3 min in quick mode on a 2-core CPU, timing
 overhead <= 1%, ceilings within 5% / 10%, run-to-run spread <= 2% for work of 1 ms or more;
-on an H100 lookup-table RMSPE <= 5%, >= 95% of held-out networks within 10%, Kendall tau >= 0.9.
+on an H100 lookup-table RMSPE <= 5%, >= 95% of held-out networks within 10%, Kendall tau >= 0.9;
+search: tiering 100,000 networks <= 30 s on CPU, Ray overhead <= 5% of a 10 s evaluation, 2 workers >= 1.6x.
 """
 from __future__ import annotations
 
@@ -156,11 +160,84 @@ def cli_startup(runs: int = 3) -> dict:
     return out
 
 
+def _fake_timer(module, x):
+    from gpuefficient.measure.timer import Measurement, Task
+
+    t = 1e-6 + 1e-9 * sum(p.numel() for p in module.parameters()) + 1e-12 * x.numel()
+    return Measurement(Task(label="fake"), (1.2 * t, t, 0.9 * t), 0, "fake", "fake")
+
+
+def _sleep_half_second(candidate):
+    time.sleep(0.5)
+    return 0.5
+
+
+def _busy(candidate):
+    """About a second of single-threaded matmuls (the task sets torch's threads to 1)."""
+    a = torch.randn(256, 256)
+    for _ in range(600):
+        a = torch.tanh(a @ a * 1e-2)
+    return float(a.abs().mean())
+
+
+def search_benchmarks(n: int = 10_000, table_path: str = "/tmp/gpuefficient_bench_lut.sqlite") -> dict:
+    from gpuefficient.design.distributed import RayExecutor
+    from gpuefficient.design.proposers import RandomProposer
+    from gpuefficient.design.search import run_search, synthetic_latency
+    from gpuefficient.design.tiers import TableLatency, latency_tiers
+    from gpuefficient.measure.lut import LatencyTable
+    import tempfile
+
+    out = {}
+
+    class Filled(dict):  # every unit "stored": times the prediction path alone (filling 10^5 units takes hours)
+        def get(self, key, default=None):
+            return 1e-6 * (1 + len(key[0]) % 97)
+    with LatencyTable(table_path, timer=_fake_timer, device="cpu") as table:
+        latency = TableLatency(table)
+        latency._stored = Filled()
+        start = time.perf_counter()
+        report = latency_tiers(n, latency, quantiles=4)
+        out["search_tier_cold_s"], out["search_tier_n"] = time.perf_counter() - start, n
+        out["search_tier_unit_configs_built"], out["search_tier_cache_hits"] = len(latency._configs), report.cache_hits
+        start = time.perf_counter()
+        latency_tiers(n, latency, quantiles=4, seed=1)  # unit configs memoised: the vectorised sum alone
+        out["search_tier_warm_s"] = time.perf_counter() - start
+    tier = (20.0, 35.0)
+
+    def timed(executor, evaluator, k):
+        with tempfile.TemporaryDirectory() as d:
+            start = time.perf_counter()
+            run_search(RandomProposer(synthetic_latency, tier, seed=0), evaluator, k, d, executor=executor)
+            return time.perf_counter() - start
+    ray_sleep = RayExecutor(_sleep_half_second, workers=2)
+    timed(ray_sleep, None, 2)  # warm the workers
+    k = 20
+    wall = timed(ray_sleep, None, k)
+    ideal = k * 0.5 / 2
+    out["search_ray_overhead_per_eval_s"] = (wall - ideal) * 2 / k
+    out["search_ray_overhead_pct_of_10s_eval"] = 100 * out["search_ray_overhead_per_eval_s"] / 10
+    ray_sleep.shutdown()
+    torch.set_num_threads(1)
+    serial = timed(None, _busy, 6)
+    ray_busy = RayExecutor(_busy, workers=2)
+    timed(ray_busy, None, 2)
+    parallel = timed(ray_busy, None, 6)
+    ray_busy.shutdown()
+    out["search_busy_serial_s"], out["search_busy_ray2_s"] = serial, parallel
+    out["search_2worker_speedup"] = serial / parallel
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", action="store_true", help="also time each notebook in quick mode")
     parser.add_argument("--lut", action="store_true", help="also measure the lookup table's held-out accuracy")
+    parser.add_argument("--search", action="store_true", help="only the search benchmarks (tiers, Ray)")
     args = parser.parse_args()
+    if args.search:
+        print(json.dumps(search_benchmarks(), indent=1))
+        return
     out = cli_startup()
     out.update(cost_analysis_time())
     out.update(run_to_run_spread())

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|scale|hardware ...`` for the most common jobs.
+"""Command line: ``python -m gpuefficient costs|latency|lut|rank|zoo|scale|hardware|search ...`` for the most common jobs.
 
 Every command that takes ``--json`` prints one JSON document (strict JSON: NaN and infinities become
 null; dtypes by their canonical names). ``--dtype``, ``--backend`` and ``--device`` are checked
@@ -371,6 +371,103 @@ def _hardware(args) -> int:
     return 0
 
 
+def _floats(text: str) -> list[float]:
+    """``"1.0,2.5"`` -> [1.0, 2.5] (latency bounds in ms)."""
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected comma-separated numbers (ms), e.g. 1.0,2.5") from None
+
+
+def _search_table(args):
+    from gpuefficient.design.tiers import TableLatency
+    from gpuefficient.measure.lut import LatencyTable
+
+    table = LatencyTable(args.table, backend=args.backend, dtype=args.dtype, device=args.device)
+    return TableLatency(table, batch=args.batch, fill=getattr(args, "fill", False))
+
+
+def _search_tiers(args) -> int:
+    from gpuefficient.design import search, tiers
+
+    if args.bounds is None and args.quantiles is None:
+        raise ValueError("search tiers: expected --bounds B1,B2,... (ms) or --quantiles K")
+    if args.latency:
+        latency = search.resolve_callable(args.latency)
+    elif args.table:
+        latency = _search_table(args)
+    else:
+        raise ValueError("search tiers: expected --table LUT.sqlite (a filled latency table) or --latency module:function")
+    report = tiers.latency_tiers(args.n, latency, bounds=args.bounds, quantiles=args.quantiles, seed=args.seed,
+                                 resolution=args.resolution)
+    data = report.to_dict()
+    if args.json:
+        return _print_json(data)
+    print(f"{data['n']} Sobol-sampled GPUNet networks (seed {data['seed']}) in {data['seconds']:.1f} s; "
+          f"latency {data['fastest_ms']:.3f}..{data['slowest_ms']:.3f} ms")
+    for i, t in enumerate(data["tiers"]):
+        print(f"tier {i}: [{t['low_ms']:.3f}, {t['high_ms']:.3f}) ms  {t['size']} networks")
+    d = data["discrepancy"]
+    print(f"coverage (centred L2 discrepancy of {d['n']} samples, lower = more even): "
+          f"sobol {d['sobol']:.4g}, uniform {d['uniform']:.4g}")
+    print(f"latency table: {data['cache_hits']} unit entries served, {data['cache_misses']} measured")
+    return 0
+
+
+def _progress_line(info: dict) -> None:
+    eta = int(round(info["eta_s"]))
+    best = info["best"]
+    print(f"search: {info['done']}/{info['budget']} evaluated, best {best['accuracy']:.4f} ({best['id']}), "
+          f"last {info['record']['accuracy']:.4f}, ETA {eta // 60}m{eta % 60:02d}s", file=sys.stderr, flush=True)
+
+
+def _search_run(args) -> int:
+    from gpuefficient.design import proposers, search
+
+    if (args.out is None) == (args.resume is None):
+        raise ValueError("search run: expected exactly one of --out DIR (a new search) or --resume DIR")
+    if args.latency:
+        latency = search.resolve_callable(args.latency)
+    elif args.table:
+        latency = proposers.table_latency(_search_table(args))
+    else:
+        raise ValueError("search run: expected --table LUT.sqlite (a filled latency table) or --latency "
+                         "module:function (candidate -> ms) to place candidates in the tier")
+    if len(args.tier) != 2:
+        raise ValueError(f"--tier: got {args.tier!r}, expected LOW,HIGH in ms")
+    if args.proposer == "random":
+        proposer = proposers.RandomProposer(latency, args.tier, seed=args.seed)
+    elif args.proposer in ("tpe", "gp"):
+        proposer = proposers.OptunaProposer(latency, args.tier, seed=args.seed, sampler=args.proposer)
+    else:
+        proposer = proposers.LLRProposer(latency, args.tier, base=args.base, seed=args.seed)
+    evaluator = search.resolve_callable(args.evaluator) if args.evaluator else \
+        search.TrainingEvaluator(table=args.table, device=args.device)
+    executor = None
+    if args.executor == "ray":
+        from gpuefficient.design.distributed import RayExecutor
+
+        executor = RayExecutor(evaluator, address=args.address, workers=args.workers)
+    elif args.address:
+        raise ValueError("--address: needs --executor ray")
+    config = {"evaluator": args.evaluator or "training", "table": args.table, "latency": args.latency}
+    result = search.run_search(proposer, evaluator, args.budget, args.resume or args.out, executor=executor,
+                               config=config, resume=args.resume is not None,
+                               progress=None if args.quiet else _progress_line)
+    if executor is not None:
+        executor.shutdown()
+    data = result.to_dict()
+    if args.json:
+        return _print_json(data)
+    best = data["best"]
+    print(f"{data['evaluated']} candidates evaluated ({'resumed' if data['resumed'] else 'new'} search, "
+          f"checkpoint {data['checkpoint']}){'; stopped: ' + data['stopped'] if data['stopped'] else ''}")
+    if best:
+        print(f"best: {best['id']} accuracy {best['accuracy']:.4f}"
+              + (f", latency {best['latency_ms']:.3f} ms" if "latency_ms" in best else ""))
+    return 0
+
+
 # --- parser and entry point -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -453,6 +550,41 @@ def build_parser() -> argparse.ArgumentParser:
                         parents=[_shared("device", "json")])
     hw.add_argument("--measure", action="store_true", help="also measure matmul and copy ceilings here")
     hw.set_defaults(run=_hardware)
+
+    srch = sub.add_parser("search", help="latency tiers of GPUNet's space and architecture search within a tier")
+    ssub = srch.add_subparsers(dest="action", required=True)
+    table_opts = dict(backend={"help": "the table's backend context (default eager)"})
+    st = ssub.add_parser("tiers", help="Sobol-sample N GPUNet networks, predict their latency, bin them into tiers",
+                         parents=[_shared("backend", "dtype", "batch", "device", "json", **table_opts)])
+    st.add_argument("--n", type=_positive_int, default=10000, help="networks to sample (default 10000)")
+    st.add_argument("--table", help="a filled latency lookup table (SQLite, `lut build`)")
+    st.add_argument("--latency", help="instead of --table: module:function mapping an (n, 41) encoding matrix to ms")
+    st.add_argument("--fill", action="store_true", help="measure units missing from the table (slow; small N)")
+    tiers_how = st.add_mutually_exclusive_group()
+    tiers_how.add_argument("--bounds", type=_floats, help="tier edges in ms, e.g. 1.0,2.0,4.0")
+    tiers_how.add_argument("--quantiles", type=_positive_int, help="K equal-count tiers")
+    st.add_argument("--resolution", type=_positive_int, default=None, help="fix every sample's input size")
+    st.add_argument("--seed", type=int, default=0, help="Sobol scrambling seed (default 0)")
+    st.set_defaults(run=_search_tiers)
+    sr = ssub.add_parser("run", help="search one latency tier: random, TPE/GP (Optuna) or GENet's LLR-NAS",
+                         parents=[_shared("backend", "dtype", "batch", "device", "json", **table_opts)])
+    sr.add_argument("--tier", type=_floats, required=True, help="LOW,HIGH latency bounds in ms")
+    sr.add_argument("--proposer", choices=("random", "tpe", "gp", "llr"), default="tpe", help="default tpe")
+    sr.add_argument("--budget", type=int, required=True, help="distinct candidates to evaluate")
+    sr.add_argument("--out", help="directory of a new search's checkpoint (search.json)")
+    sr.add_argument("--resume", help="continue the search checkpointed in this directory")
+    sr.add_argument("--table", help="a filled latency lookup table: places candidates in the tier")
+    sr.add_argument("--latency", help="instead of --table: module:function, candidate -> latency in ms")
+    sr.add_argument("--evaluator", help="module:function, candidate -> accuracy or {'accuracy': ...} "
+                    "(default: the training oracle on the procedural proxy task)")
+    sr.add_argument("--executor", choices=("ray", "serial"), default="ray",
+                    help="ray (default: local unless --address/RAY_ADDRESS) or serial (this process)")
+    sr.add_argument("--address", help="an existing Ray cluster, e.g. ray://host:10001 (default: RAY_ADDRESS, else local)")
+    sr.add_argument("--workers", type=_positive_int, default=None, help="evaluations in flight (default: Ray's CPUs)")
+    sr.add_argument("--base", choices=("light", "normal", "large"), default="light", help="llr: the GENet MasterNet")
+    sr.add_argument("--seed", type=int, default=0, help="proposer seed (default 0)")
+    sr.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sr.set_defaults(run=_search_run)
     return parser
 
 

@@ -274,6 +274,18 @@ class LatencyTable:
                            "delete the file (its entries are lost) and fill it again")
         return None if row is None else row[0]
 
+    def medians(self) -> dict[tuple[str, str], float]:
+        """Every stored median (s) of this table's context as {(key_config, input_shape "1x3x224x224"): s}:
+        one query, for callers that predict many networks (``design.tiers.TableLatency``)."""
+        where = " AND ".join(f"{k} = ?" for k in _KEY[2:])
+        rows = self._conn.execute(f"SELECT key_config, input_shape, median_s, {_PLAUSIBLE} FROM latency WHERE {where}",
+                                  tuple(self.context.values())).fetchall()
+        bad = next((r for r in rows if not r[3]), None)
+        if bad is not None:
+            raise LUTError(f"latency table {self.path}: the entry of {bad[0][:60]!r} @ {bad[1]} holds an implausible "
+                           f"median of {bad[2]!r} s; delete the file (its entries are lost) and fill it again")
+        return {(r[0], r[1]): r[2] for r in rows}
+
     def fill(self, units_: Iterable[Unit]) -> int:
         """Measure the units not in the table yet (each distinct key once); returns how many were measured."""
         return self._latencies(units_)[1]
