@@ -1,11 +1,14 @@
-"""design.tiers: the fast table path equals LatencyTable.predict; tiers from bounds/quantiles; bad tiers."""
+"""design.tiers: the fast table path equals LatencyTable.predict; unit keys composed without building equal
+the built modules' keys; tiers from bounds/quantiles; bad tiers."""
 import numpy as np
 import pytest
 
+from gpuefficient.arch import blocks
 from gpuefficient.arch import gpunet_space as space
 from gpuefficient.arch.builder import build
+from gpuefficient.design import tiers
 from gpuefficient.design.tiers import TableLatency, TierError, latency_tiers, tier_bounds
-from gpuefficient.measure.lut import LatencyTable
+from gpuefficient.measure.lut import LatencyTable, unit_key_config
 from gpuefficient.measure.timer import Measurement, Task
 
 
@@ -24,8 +27,48 @@ def codes(n, seed=3):
     return np.array([space.encode(u) for u in space.sobol(n, 41, seed)])
 
 
-def test_fast_path_equals_full_prediction_and_counts_cache(table):
-    rows = codes(3)
+def small_codes(n, seed):
+    """Random networks with at most 3 layers a stage (so a later block still counts twice): the full
+    prediction they are checked against builds and traces whole networks, seconds each at 15 layers."""
+    rows = codes(n, seed)
+    for i in range(4, 41, 6):
+        rows[:, i] = np.minimum(rows[:, i], 3)
+    return rows
+
+
+@pytest.fixture
+def fresh_keys(monkeypatch):
+    """Empty per-process key memos, so a test sees every key derived (and every module built) anew."""
+    for name in ("_KEY_CONFIGS", "_COMPOSABLE", "_CHILD_TEXTS"):
+        monkeypatch.setattr(tiers, name, {})
+
+
+class Recording(dict):
+    """A stand-in for a filled table's medians: every entry "stored", the value a function of its key."""
+
+    def get(self, key, default=None):
+        return 1e-6 * (1 + len(key[0]) % 97) * int(key[1].split("x")[-1])
+
+
+def tableless(stored=None):
+    """A TableLatency over ``stored`` medians (default: every entry present, see Recording), without a table file."""
+    latency = TableLatency.__new__(TableLatency)
+    latency.table, latency.batch, latency.fill, latency._stored = None, 1, False, stored or Recording()
+    latency._configs, latency._known, latency.hits, latency.misses = {}, {}, 0, 0
+    latency.timings = {"keys_s": 0.0, "lookups_s": 0.0, "vectorised_s": 0.0}
+    return latency
+
+
+def unit_keys(rows):
+    """The unit keys the vectorised path asks for (no key derived, nothing looked up)."""
+    seen, latency = set(), tableless()
+    latency.unit_seconds = lambda key, size: seen.add(key) or 1.0
+    latency.encodings_ms(rows)
+    return seen
+
+
+def test_fast_path_equals_full_prediction_and_counts_cache(table, fresh_keys):
+    rows = np.concatenate([small_codes(3, seed=3), small_codes(2, seed=11)])
     full = []
     for code in rows:  # the slow, exact path fills the table
         spec = space.from_encoding(list(code))
@@ -34,11 +77,66 @@ def test_fast_path_equals_full_prediction_and_counts_cache(table):
     np.testing.assert_allclose(fast.encodings_ms(rows), full, rtol=1e-12)
     np.testing.assert_allclose([fast.spec_ms(space.from_encoding(list(c))) for c in rows], full, rtol=1e-12)
     assert fast.misses == 0 and fast.hits > 10
+    assert len(fast._configs) > 20 and tiers._COMPOSABLE and all(tiers._COMPOSABLE.values())
     with pytest.raises(TierError, match="no entry for"):
         TableLatency(table).encodings_ms(codes(1, seed=99))  # a network whose units were never measured
     filling = TableLatency(table, fill=True)
     filling.encodings_ms(codes(1, seed=99))
     assert filling.misses > 0
+
+
+def test_composed_keys_equal_the_built_modules_keys(fresh_keys):
+    """Every kind of unit of 400 sampled networks, and block structures the GPUNet space lacks (expansion 1,
+    SE at expansion 1, 'same' padding): the key composed from memoised children is the built module's."""
+    keys = sorted(unit_keys(codes(400, seed=5)), key=repr)
+    rng = np.random.default_rng(0)
+    blocks_ = [k for k in keys if k[1] in ("mbconv", "fused_mbconv")]
+    chosen = [k for k in keys if k[0] != "block" or k[1] == "conv"]
+    chosen += [blocks_[i] for i in rng.choice(len(blocks_), 40, replace=False)]
+    for block in ("mbconv", "fused_mbconv"):
+        for expansion, se, stride, in_ch, padding in [(1.0, 0.25, 1, 48, "symmetric"), (1.0, 0.0, 2, 32, "symmetric"),
+                                                      (3.0, 0.25, 1, 64, "symmetric"), (2.5, 0.0, 2, 40, "same"),
+                                                      (6.0, 0.25, 2, 24, "same_static")]:
+            chosen.append(tiers._block_key(block, in_ch, 64, 3, stride, expansion, se, "relu", padding))
+    structures = {tiers._structure(k) for k in chosen if k[1] in ("mbconv", "fused_mbconv")}
+    assert len(structures) >= 12 and len(chosen) > 60
+    for key in chosen:
+        built = unit_key_config(tiers._build_unit(key))
+        assert tiers.unit_key_config(key) == built, key
+        if key[1] in ("mbconv", "fused_mbconv"):
+            assert tiers._composed_key(key) == built, key
+
+
+def test_fast_path_builds_no_block_per_network(fresh_keys, monkeypatch):
+    """Regression guard for the slow path (one ~5 ms build per distinct block, a minute for 10^4 networks):
+    predicting 300 networks builds one MBConv / Fused-MBConv per block structure (the check), not one per
+    distinct block, and gives the same latencies as keys from built modules."""
+    built = []
+    original = blocks._InvertedResidual.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(blocks._InvertedResidual, "__init__", counting)
+    rows = codes(300, seed=7)
+    latency = tableless()
+    fast = latency.encodings_ms(rows)
+    distinct = [k for k in latency._configs if k[1] in ("mbconv", "fused_mbconv")]
+    assert len(distinct) > 1000
+    assert len(built) == len(tiers._COMPOSABLE) <= 16
+    assert latency.timings["keys_s"] > 0 and latency.timings["lookups_s"] > 0
+    # the same sum with every key taken from a built module (composition off): identical latencies
+    monkeypatch.setattr(tiers, "_composed_key", lambda key: None)
+    monkeypatch.setattr(tiers, "_KEY_CONFIGS", {})
+    np.testing.assert_array_equal(tableless().encodings_ms(rows[:12]), fast[:12])
+
+
+def test_a_wrong_composition_falls_back_to_building(fresh_keys, monkeypatch):
+    key = tiers._block_key("mbconv", 96, 112, 5, 1, 4.0, 0.25, "swish")
+    monkeypatch.setattr(tiers, "_nest", lambda name, children: f"{name}(changed)")
+    with pytest.warns(RuntimeWarning, match="differs from the built module"):
+        assert tiers.unit_key_config(key) == unit_key_config(tiers._build_unit(key))
+    assert tiers._COMPOSABLE == {tiers._structure(key): False}
 
 
 def test_quantile_and_explicit_tiers():

@@ -9,14 +9,22 @@ how many table entries the predictions used (hits) or had to measure (misses).
 Predicting 100,000 networks by building each one and tracing it (``LatencyTable.predict``) costs tens
 of milliseconds per network. :class:`TableLatency` is the fast path: it enumerates a network's units
 (stem, each block, head: the table's ``"block"`` granularity) from the spec or straight from the
-41-integer encoding, builds each *distinct* unit once on the ``meta`` device for its table key (the
-same key ``lut.units`` gives, checked by the tests), and sums the stored medians. For a matrix of
-encodings the sum is vectorised: per stage, the distinct (first block, later block) configurations
-are found with ``np.unique`` and the stage's latency is first + (layers - 1) x later.
+41-integer encoding, derives each distinct unit's table key (``lut.unit_key_config``: the text of its
+module) and sums the stored medians. Building every distinct block for its key costs ~5 ms and 100,000
+networks hold ~13,000 distinct blocks, so an MBConv / Fused-MBConv key is *composed* instead: its
+children (the conv-BN-act groups and the SE, few and shared by many blocks) are built once each, on the
+``meta`` device, and their texts are joined the way ``nn.Module.__repr__`` nests them. The first block of
+each structure (block type, expansion 1 or not, SE or not, skip or not) is also built in full and its
+key compared; a mismatch falls back to building every block of that structure (exact, slow) with a
+warning. Keys are memoised per process. For a matrix of encodings the sum is vectorised: per stage,
+the distinct (first block, later block) configurations are found with ``np.unique`` on packed integer
+rows and the stage's latency is first + (layers - 1) x later.
 """
 from __future__ import annotations
 
 import math
+import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -57,6 +65,93 @@ def _build_unit(key: tuple, device="meta") -> torch.nn.Module:
                           se_ratio=se_ratio, activation=act, padding=padding)
 
 
+def _text(module: torch.nn.Module) -> str:
+    """``repr(module)`` whitespace-normalised, as ``lut.unit_key_config`` writes it after the class path."""
+    return " ".join(repr(module).split())
+
+
+def _nest(name: str, children: Sequence[tuple[str, str]]) -> str:
+    """The normalised ``nn.Module.__repr__`` of a module called ``name`` without ``extra_repr`` whose
+    children (in order) have the given normalised texts: ``Name( (key): child ... )``."""
+    return f"{name}( " + " ".join(f"({k}): {c}" for k, c in children) + " )" if children else f"{name}()"
+
+
+_CHILD_TEXTS: dict[tuple, str] = {}  # ("cba" | "se", constructor args) -> normalised text of the child module
+
+
+def _child_text(kind: str, *args) -> str:
+    """Normalised text of one child of an MBConv / Fused-MBConv, built (on ``meta``) once per process."""
+    memo = (kind, *args)
+    if memo not in _CHILD_TEXTS:
+        from gpuefficient.arch import blocks
+
+        with torch.device("meta"):
+            if kind == "cba":
+                in_ch, out_ch, kernel, stride, groups, act, padding = args
+                module = blocks.ConvBnAct(in_ch, out_ch, kernel, stride, groups=groups, activation=act,
+                                          padding=padding)
+            else:
+                module = blocks._se(*args)
+        _CHILD_TEXTS[memo] = _text(module)
+    return _CHILD_TEXTS[memo]
+
+
+def _composed_key(key: tuple) -> str | None:
+    """``unit_key_config`` of a block unit's module without building it (its children are built once each
+    and memoised), mirroring ``MBConv`` / ``FusedMBConv.__init__``; None for other units (build those)."""
+    if key[0] != "block" or key[1] not in ("mbconv", "fused_mbconv"):
+        return None
+    from gpuefficient.arch import blocks
+
+    _, block, in_ch, out_ch, kernel, stride, expansion, se_ratio, act, padding = key
+    if block == "mbconv":
+        cls, mid = blocks.MBConv, blocks._width(in_ch, expansion)
+        branch = [("cba", in_ch, mid, 1, 1, 1, act, None)] if expansion != 1 else []
+        branch += [("cba", mid, mid, kernel, stride, mid, act, padding), ("se", mid, in_ch, se_ratio, act),
+                   ("cba", mid, out_ch, 1, 1, 1, "identity", None)]
+    else:
+        cls = blocks.FusedMBConv
+        if expansion == 1:
+            branch = [("cba", in_ch, out_ch, kernel, stride, 1, act, padding), ("se", out_ch, in_ch, se_ratio, act)]
+        else:
+            mid = blocks._width(in_ch, expansion)
+            branch = [("cba", in_ch, mid, kernel, stride, 1, act, padding), ("se", mid, in_ch, se_ratio, act),
+                      ("cba", mid, out_ch, 1, 1, 1, "identity", None)]
+    texts = [(str(i), _child_text(*child)) for i, child in enumerate(branch)]
+    return f"{cls.__module__}.{cls.__qualname__}: " + _nest(cls.__name__, [("branch", _nest("Sequential", texts))])
+
+
+_KEY_CONFIGS: dict[tuple, str] = {}  # unit key -> table key_config, per process (the code cannot change meanwhile)
+_COMPOSABLE: dict[tuple, bool] = {}  # block structure -> whether its composed key matched the built module's
+
+
+def _structure(key: tuple) -> tuple:
+    _, block, in_ch, out_ch, kernel, stride, expansion, se_ratio, act, padding = key
+    return block, expansion == 1, se_ratio > 0, stride == 1 and in_ch == out_ch, padding
+
+
+def unit_key_config(key: tuple) -> str:
+    """The table's ``key_config`` of a unit key (``("stem", ...)``, ``("block", ...)``, ``("head", ...)``):
+    exactly ``lut.unit_key_config`` of the module the builder makes, composed without building for
+    MBConv / Fused-MBConv blocks (see the module docstring), memoised per process."""
+    if key not in _KEY_CONFIGS:
+        from gpuefficient.measure.lut import unit_key_config as module_key
+
+        composed = _composed_key(key)
+        if composed is not None:
+            structure = _structure(key)
+            if structure not in _COMPOSABLE:  # once per structure: check the composition against a real build
+                _COMPOSABLE[structure] = composed == module_key(_build_unit(key))
+                if not _COMPOSABLE[structure]:
+                    warnings.warn(f"design.tiers: the composed table key of {structure} blocks differs from the "
+                                  "built module's (blocks.py changed?); building every such block instead (slow)",
+                                  RuntimeWarning, stacklevel=2)
+            if not _COMPOSABLE[structure]:
+                composed = None
+        _KEY_CONFIGS[key] = composed if composed is not None else module_key(_build_unit(key))
+    return _KEY_CONFIGS[key]
+
+
 def spec_unit_keys(spec: NetworkSpec) -> list[tuple[tuple, int, int]]:
     """(unit key, input channels-independent spatial size, count) of ``spec``'s block-granularity units.
 
@@ -89,7 +184,9 @@ class TableLatency:
 
     ``fill=True`` measures units the table lacks (through the table, so they are stored); ``False``
     raises :class:`TierError` naming how many are missing. ``hits``/``misses`` count the distinct
-    (unit, input shape) entries served from the table / measured for it.
+    (unit, input shape) entries served from the table / measured for it. ``timings`` adds up the
+    seconds spent deriving unit keys (``keys_s``), looking them up (``lookups_s``) and finding the
+    distinct units and summing (``vectorised_s``) in :meth:`encodings_ms`.
     """
 
     def __init__(self, table, batch: int = 1, fill: bool = False):
@@ -99,15 +196,16 @@ class TableLatency:
             raise TypeError(f"table: got {type(table).__name__}, expected a LatencyTable")
         self.table, self.batch, self.fill = table, checks.integer("batch", batch), checks.flag("fill", fill)
         self._stored = table.medians()
-        self._configs: dict[tuple, str] = {}  # unit key -> table key_config (a module repr)
-        self._known: dict[tuple, float] = {}  # (unit key, in_ch, size) -> seconds
+        self._configs: dict[tuple, str] = {}  # unit key -> table key_config (a module's text)
+        self._known: dict[tuple, float] = {}  # (unit key, size) -> seconds
         self.hits = self.misses = 0
+        self.timings = {"keys_s": 0.0, "lookups_s": 0.0, "vectorised_s": 0.0}
 
     def _config(self, key: tuple) -> str:
         if key not in self._configs:
-            from gpuefficient.measure.lut import unit_key_config
-
-            self._configs[key] = unit_key_config(_build_unit(key))
+            start = time.perf_counter()
+            self._configs[key] = unit_key_config(key)
+            self.timings["keys_s"] += time.perf_counter() - start
         return self._configs[key]
 
     def unit_seconds(self, key: tuple, size: int) -> float:
@@ -143,42 +241,62 @@ class TableLatency:
         codes = np.asarray(codes, dtype=np.int64)
         if codes.ndim != 2 or codes.shape[1] != len(space.DIGITS):
             raise ValueError(f"codes: got shape {codes.shape}, expected (n, {len(space.DIGITS)}) GPUNet encodings")
+        start, before = time.perf_counter(), self.timings["keys_s"]
+        units_s = 0.0
         acts = space.ACTIVATION_CODES
         res, width, k1, a1, l1 = (codes[:, i] for i in range(5))
         total = np.zeros(len(codes))
 
-        def add(columns: np.ndarray, keyfun: Callable[[np.ndarray], tuple[tuple, int]], weight=None) -> None:
-            used = np.ones(len(columns), bool) if weight is None else np.asarray(weight) > 0  # absent units: no lookup
+        def add(columns: list[np.ndarray], keyfun: Callable[[tuple], tuple[tuple, int]], weight=None) -> None:
+            nonlocal units_s
+            used = np.ones(len(codes), bool) if weight is None else np.asarray(weight) > 0  # absent units: no lookup
             if not used.any():
                 return
-            rows, inverse = np.unique(columns[used], axis=0, return_inverse=True)
-            values = np.array([self.unit_seconds(*keyfun(r)) for r in rows])[inverse.ravel()]
+            rows, inverse = _unique_rows(np.stack(columns, 1)[used])
+            t0 = time.perf_counter()
+            values = np.array([self.unit_seconds(*keyfun(r)) for r in rows.tolist()])[inverse]
+            units_s += time.perf_counter() - t0
             total[used] += values if weight is None else values * np.asarray(weight)[used]
 
         head_ch = space.HEAD_CHANNELS
-        add(np.stack([res, width, k1, a1], 1),
-            lambda r: (("stem", 3, int(r[1]), int(r[2]), space.GPUNET_SPACE[0].stride, acts[r[3]]), int(r[0])))
+        add([res, width, k1, a1],
+            lambda r: (("stem", 3, r[1], r[2], space.GPUNET_SPACE[0].stride, acts[r[3]]), r[0]))
         s1 = space.GPUNET_SPACE[1]
-        add(np.stack([res, width, k1, a1], 1),  # stage 1: l1 conv layers at the stem's width, stride 1
-            lambda r: (_block_key(s1.block, r[1], r[1], r[2], 1, 1.0, 0.0, acts[r[3]]), int(r[0]) // 2), weight=l1)
+        add([res, width, k1, a1],  # stage 1: l1 conv layers at the stem's width, stride 1
+            lambda r: (_block_key(s1.block, r[1], r[1], r[2], 1, 1.0, 0.0, acts[r[3]]), r[0] // 2), weight=l1)
         in_w, last_act, down = width.copy(), a1.copy(), 2
         for i, stage in enumerate(space.GPUNET_SPACE[2:]):
             f, k, e, se, a, n = (codes[:, 5 + 6 * i + j] for j in range(6))
             d0, d1 = down, down * stage.stride
             present = n > 0
-            first = np.stack([res, in_w, f, k, e, se, a], 1)
-            rest = np.stack([res, f, k, e, se, a], 1)
-            add(first, lambda r, b=stage.block, s=stage.stride, d=d0: (
+            add([res, in_w, f, k, e, se, a], lambda r, b=stage.block, s=stage.stride, d=d0: (
                 _block_key(b, r[1], r[2], r[3], s, float(r[4]), space.SE_RATIO if r[5] else 0.0, acts[r[6]]),
-                int(r[0]) // d), weight=present)
-            add(rest, lambda r, b=stage.block, d=d1: (
+                r[0] // d), weight=present)
+            add([res, f, k, e, se, a], lambda r, b=stage.block, d=d1: (
                 _block_key(b, r[1], r[1], r[2], 1, float(r[3]), space.SE_RATIO if r[4] else 0.0, acts[r[5]]),
-                int(r[0]) // d), weight=np.maximum(n - 1, 0))
+                r[0] // d), weight=np.maximum(n - 1, 0))
             in_w, last_act = np.where(present, f, in_w), np.where(present, a, last_act)
             down = d1
-        add(np.stack([res, in_w, last_act], 1),
-            lambda r: (("head", int(r[1]), head_ch, acts[r[2]], 1000, 0.0), int(r[0]) // down))
+        add([res, in_w, last_act], lambda r: (("head", r[1], head_ch, acts[r[2]], 1000, 0.0), r[0] // down))
+        keys_s = self.timings["keys_s"] - before
+        self.timings["lookups_s"] += units_s - keys_s
+        self.timings["vectorised_s"] += time.perf_counter() - start - units_s
         return 1e3 * total
+
+
+def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(matrix, axis=0, return_inverse=True)`` for small non-negative integer columns, fast: each
+    column is replaced by its value's rank, the ranks packed into one int64 per row, and those made unique."""
+    packed, span = np.zeros(len(matrix), dtype=np.int64), 1
+    for j in range(matrix.shape[1]):
+        values, rank = np.unique(matrix[:, j], return_inverse=True)
+        span *= len(values)
+        if span >= 2 ** 62:  # the packed rows would overflow int64: the general (slower) way
+            rows, inverse = np.unique(matrix, axis=0, return_inverse=True)
+            return rows, inverse.ravel()
+        packed = packed * len(values) + rank.ravel()
+    _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+    return matrix[first], inverse.ravel()
 
 
 def tier_bounds(latencies_ms, *, bounds: Sequence[float] | None = None, quantiles: int | None = None) -> list[float]:
@@ -219,6 +337,9 @@ class TierReport:
     cache_misses: int
     seconds: float
     seed: int
+    #: seconds per step: sampling, decoding (Sobol points to encodings), prediction (for a TableLatency split
+    #: into keys, lookups and vectorised), binning, discrepancy
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -239,7 +360,7 @@ class TierReport:
                                                           for lo, hi, s in zip(self.edges, self.edges[1:], self.sizes)],
                 "fastest_ms": float(self.latencies_ms.min()), "slowest_ms": float(self.latencies_ms.max()),
                 "discrepancy": self.discrepancy, "cache_hits": self.cache_hits, "cache_misses": self.cache_misses,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "timings": self.timings}
 
 
 def latency_tiers(n: int, latency: TableLatency | Callable[[np.ndarray], np.ndarray], *,
@@ -254,18 +375,21 @@ def latency_tiers(n: int, latency: TableLatency | Callable[[np.ndarray], np.ndar
     ``discrepancy_n`` Sobol samples' normalised encodings vs as many uniform draws, same seed (a
     subsample: the measure costs O(n^2) memory). An empty tier raises :class:`TierError`.
     """
-    import time
-
     n = checks.integer("n", n, 2)
     start = time.perf_counter()
-    codes = np.array([space.encode(u) for u in space.sobol(n, len(space.DIGITS), seed)]) if n <= 2048 \
-        else _encode_many(space.sobol(n, len(space.DIGITS), seed))
+    points = space.sobol(n, len(space.DIGITS), seed)
+    timings = {"sampling_s": time.perf_counter() - start}
+    codes = np.array([space.encode(u) for u in points]) if n <= 2048 else _encode_many(points)
     if resolution is not None:
         space._check_resolution(resolution)
         codes[:, 0] = resolution
+    timings["decoding_s"] = time.perf_counter() - start - timings["sampling_s"]
+    mark = time.perf_counter()
     if isinstance(latency, TableLatency):
+        before = dict(latency.timings)
         lat = latency.encodings_ms(codes)
         hits, misses = latency.hits, latency.misses
+        timings.update({f"predict_{k}": v - before[k] for k, v in latency.timings.items()})
     elif callable(latency):
         lat, hits, misses = np.asarray(latency(codes), dtype=float), 0, 0
     else:
@@ -273,6 +397,7 @@ def latency_tiers(n: int, latency: TableLatency | Callable[[np.ndarray], np.ndar
                         "(encodings) -> latencies in ms")
     if lat.shape != (n,):
         raise ValueError(f"latency: returned shape {lat.shape}, expected ({n},) latencies in ms")
+    timings["predict_s"], mark = time.perf_counter() - mark, time.perf_counter()
     edges = tier_bounds(lat, bounds=bounds, quantiles=quantiles)
     tier_of = np.clip(np.searchsorted(edges, lat, side="right") - 1, 0, len(edges) - 2)
     sizes = np.bincount(tier_of, minlength=len(edges) - 1).tolist()
@@ -281,13 +406,16 @@ def latency_tiers(n: int, latency: TableLatency | Callable[[np.ndarray], np.ndar
         i = empty[0]
         raise TierError(f"tier {i} [{edges[i]:.4g}, {edges[i + 1]:.4g}) ms holds none of the {n} sampled networks; "
                         "expected every tier to hold at least one (widen it, or sample more networks)")
+    timings["binning_s"], mark = time.perf_counter() - mark, time.perf_counter()
     m = checks.integer("discrepancy_n", discrepancy_n, 2)
     m = min(m, n)
     disc = {name: space.centered_discrepancy(np.array([space.normalized_encoding(space.encode(u))
                                                        for u in space.SAMPLERS[name](m, len(space.DIGITS), seed)]))
             for name in ("sobol", "uniform")}
     disc["n"] = m
-    return TierReport(edges, sizes, lat, codes, tier_of, disc, hits, misses, time.perf_counter() - start, seed)
+    timings["discrepancy_s"] = time.perf_counter() - mark
+    return TierReport(edges, sizes, lat, codes, tier_of, disc, hits, misses, time.perf_counter() - start, seed,
+                      timings)
 
 
 def _encode_many(points: np.ndarray) -> np.ndarray:
