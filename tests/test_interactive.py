@@ -113,7 +113,7 @@ def test_each_script_is_kept_once_in_order():
 
     thebe = _JavaScript(None, body='const THEBE_JS_URL = "x"')
     context = {"script_files": [_JavaScript("a.js"), thebe, _JavaScript("b.js", defer="defer"),
-                                _JavaScript(None, body='const THEBE_JS_URL = "x"'), _JavaScript("a.js"),
+                                _JavaScript("", body='const THEBE_JS_URL = "x"', priority=600), _JavaScript("a.js"),
                                 _JavaScript("b.js")]}
     _dedupe(None, "page", "page.html", context, None)
     assert [(s.filename, s.attributes) for s in context["script_files"]] == [

@@ -77,3 +77,26 @@ def test_launch_buttons_only_with_a_repository_of_our_own(url, kept):
     launch_guard._without_repository(None, SimpleNamespace(html_theme_options=options))
     assert ("binderhub_url" in options["launch_buttons"]) is kept
     assert options["launch_buttons"]["notebook_interface"] == "jupyterlab"
+
+
+def test_widget_state_is_dropped_only_when_every_widget_is_hidden(tmp_path):
+    import json
+
+    from gpuefficient.book.notebooks import _drop_hidden_widget_state
+
+    view = {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "m"}}}
+
+    def notebook(*tag_sets):
+        cells = [{"cell_type": "code", "metadata": {"tags": list(tags)}, "outputs": [view], "source": ""}
+                 for tags in tag_sets]
+        path = tmp_path / "nb.ipynb"
+        path.write_text(json.dumps({"cells": cells, "metadata": {"widgets": {"state": 1}}, "nbformat": 4,
+                                    "nbformat_minor": 5}))
+        return path
+
+    hidden = notebook(["interactive", "remove-cell"], ["remove-output"])
+    assert _drop_hidden_widget_state(hidden) is True
+    assert "widgets" not in json.loads(hidden.read_text())["metadata"]
+    shown = notebook(["remove-cell"], ["interactive"])   # one widget is still on the page: keep its state
+    assert _drop_hidden_widget_state(shown) is False
+    assert json.loads(shown.read_text())["metadata"]["widgets"] == {"state": 1}

@@ -99,8 +99,35 @@ def execute(source: Path, output: Path | None = None, parameters: dict | None = 
         )
     finally:
         if partial.exists():  # keep the executed notebook even on failure: it shows the error
+            _drop_hidden_widget_state(partial)
             os.replace(partial, output)
     return time.perf_counter() - start
+
+
+_HIDDEN = {"remove-cell", "remove-output"}
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _drop_hidden_widget_state(path: Path) -> bool:
+    """Remove the saved ipywidgets state from an executed notebook whose widgets are all in cells the book
+    hides (tagged remove-cell or remove-output); returns whether it did.
+
+    A kernel-driven widget on a static page has dead controls, so such a cell is hidden and a Plotly figure
+    stands in for it (``book.interactive``). The state saved with the notebook would still make the page
+    load the widget manager, whose icon fonts and MathJax 2 calls fail offline. Widgets a page shows keep it.
+    """
+    import json
+
+    notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    if "widgets" not in notebook.get("metadata", {}):
+        return False
+    for cell in notebook.get("cells", []):
+        shown = not _HIDDEN & set(cell.get("metadata", {}).get("tags", []))
+        if shown and any(_WIDGET_VIEW in o.get("data", {}) for o in cell.get("outputs", [])):
+            return False
+    del notebook["metadata"]["widgets"]
+    Path(path).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return True
 
 
 _CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(?P<body>.*?)^```\s*$", re.S | re.M)

@@ -12,10 +12,12 @@ __all__ = ["unique_scripts", "setup"]
 
 
 def unique_scripts(scripts):
-    """``scripts`` without exact repeats (same file or inline body, same attributes), first kept."""
+    """``scripts`` without repeats (same file or inline body, same attributes; priority aside), first kept."""
     seen, kept = set(), []
     for script in scripts:
-        key = (str(getattr(script, "filename", script)), tuple(sorted(getattr(script, "attributes", {}).items())))
+        # an inline script is registered once with filename None and once, re-read from the registry, with ""
+        filename = getattr(script, "filename", script) or ""
+        key = (str(filename), tuple(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             kept.append(script)
