@@ -162,18 +162,24 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, kind):
     assert len(ev.seen) == len(set(ev.seen)) == budget  # each candidate evaluated once
 
 
+# large enough that 20 kills land before the search can finish (about 2 results between kills at 20 ms each;
+# with 40 and 10 ms, a fast machine finished the search before the 20th kill)
+KILL_BUDGET = 200
+
+
 def _driver(directory, seed):
-    run_search(RandomProposer(synthetic_latency, TIER, seed=seed), synthetic_evaluator, 40, directory, resume=True)
+    run_search(RandomProposer(synthetic_latency, TIER, seed=seed), synthetic_evaluator, KILL_BUDGET, directory,
+               resume=True)
 
 
 def test_driver_sigkilled_twenty_times_resumes_without_loss_or_duplicates(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUEFFICIENT_SYNTHETIC_SLEEP", "0.01")
+    monkeypatch.setenv("GPUEFFICIENT_SYNTHETIC_SLEEP", "0.02")
     ctx = multiprocessing.get_context("fork")  # torch is imported already: a fork starts in milliseconds
     rng, kills = random.Random(0), 0
     for _ in range(200):
         proc = ctx.Process(target=_driver, args=(tmp_path / "cut", 5))
         proc.start()
-        time.sleep(rng.uniform(0.0, 0.15))
+        time.sleep(rng.uniform(0.0, 0.1))
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
@@ -182,16 +188,17 @@ def test_driver_sigkilled_twenty_times_resumes_without_loss_or_duplicates(tmp_pa
             break
     assert kills >= 20
     cut = load_checkpoint(tmp_path / "cut")
-    assert 0 < len(cut["results"]) < 40  # the kills landed mid-search, not all before it started
+    assert 0 < len(cut["results"]) < KILL_BUDGET  # the kills landed mid-search, not before it started or after it ended
     monkeypatch.delenv("GPUEFFICIENT_SYNTHETIC_SLEEP")
-    final = run_search(RandomProposer(synthetic_latency, TIER, seed=5), synthetic_evaluator, 40, tmp_path / "cut",
-                       resume=True)
-    whole = run_search(RandomProposer(synthetic_latency, TIER, seed=5), synthetic_evaluator, 40, tmp_path / "whole")
-    assert len(final.ids()) == len(set(final.ids())) == 40
+    final = run_search(RandomProposer(synthetic_latency, TIER, seed=5), synthetic_evaluator, KILL_BUDGET,
+                       tmp_path / "cut", resume=True)
+    whole = run_search(RandomProposer(synthetic_latency, TIER, seed=5), synthetic_evaluator, KILL_BUDGET,
+                       tmp_path / "whole")
+    assert len(final.ids()) == len(set(final.ids())) == KILL_BUDGET
     assert set(final.ids()) == set(whole.ids())
     data = load_checkpoint(tmp_path / "cut")
     asks = [cid for kind, cid in data["events"] if kind == "ask"]
-    assert len(asks) == len(set(asks)) == 40  # no candidate asked (so evaluated) twice
+    assert len(asks) == len(set(asks)) == KILL_BUDGET  # no candidate asked (so evaluated) twice
 
 
 CLI = [sys.executable, "-m", "gpuefficient"]
