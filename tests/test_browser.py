@@ -256,7 +256,8 @@ def test_a_screenshot_per_chapter(visits, screenshots):
 DRAWN = """(i) => {
     const gd = document.querySelectorAll('.plotly-graph-div')[i];
     return [...gd.querySelectorAll('.trace path, .trace image, .imagelayer image, .heatmaplayer image')]
-        .map(e => (e.getAttribute('d') || e.getAttribute('href') || '') + '|' + (e.style.opacity || ''))
+        .map(e => (e.getAttribute('d') || e.getAttribute('href') || '') + '|' + (e.style.opacity || '')
+             + '|' + (e.style.fill || ''))   // a marker's colour is data too (e.g. a reward)
         .join(';');
 }"""
 
